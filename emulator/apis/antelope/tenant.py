@@ -1,0 +1,15 @@
+"""Tenant record of the Antelope object storage (ADFS) API, in the fixture format of CONTRACT.md."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ...core.tenants import TenantModel
+
+class Tenant(TenantModel):
+    app_id: str = Field(min_length=1)
+    app_key: str = Field(min_length=1)
+    area_id: int = Field(1, ge=0)
+
+    def identity(self) -> str:
+        return self.app_id

@@ -1,0 +1,35 @@
+"""Evidence for tests, under /_emulator/jpush: what clients uploaded, line by line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from .service import JPushService
+
+router = APIRouter(tags=["admin: jpush"])
+
+
+def _service(request: Request) -> JPushService:
+    return request.app.state.emulator.service("jpush")
+
+
+@router.get("/files")
+async def files(request: Request, app_key: str | None = None) -> list[dict[str, Any]]:
+    """Every unexpired file (of one app key if given), with the lines it carries."""
+    service = _service(request)
+    out = []
+    for row in service.all_files(app_key):
+        out.append({**service.describe(row), "app_key": row.app_key, "lines": await service.lines(row)})
+    return out
+
+
+@router.get("/files/{file_id}")
+async def file_lines(file_id: str, request: Request) -> JSONResponse:
+    service = _service(request)
+    row = service.find(None, file_id)
+    if row is None:
+        return JSONResponse({"error": f"no unexpired file {file_id!r}"}, status_code=404)
+    return JSONResponse({**service.describe(row), "app_key": row.app_key, "lines": await service.lines(row)})

@@ -1,0 +1,1 @@
+"""Machinery every API uses, and nothing API-specific."""

@@ -1,0 +1,93 @@
+"""How an API plugs into the core: its spec, and the router class that gives every route
+the vendor's error envelope and a journal entry tagged with the API's name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from . import journal
+from .errors import ErrorCode, VendorError
+from .tenants import TenantModel
+
+if TYPE_CHECKING:
+    from .runtime import Emulator
+
+log = logging.getLogger("emulator")
+
+Renderer = Callable[[VendorError], Response]
+
+
+@dataclass
+class ApiSpec:
+    name: str  # fixture key and journal ``api`` value
+    title: str
+    router: APIRouter
+    tenant_model: type[TenantModel]
+    service_factory: Callable[[Emulator], Any] | None = None
+    admin_router: APIRouter | None = None  # mounted under /_emulator/<name>
+    endpoints: Callable[[str], dict[str, str]] | None = None  # base URL -> URLs for /health
+    implemented: bool = True
+
+
+def vendor_router(
+    api: str,
+    render: Renderer | None = None,
+    internal: ErrorCode | None = None,
+    invalid: ErrorCode | None = None,
+) -> APIRouter:
+    """An APIRouter whose routes tag the journal with ``api`` and turn every failure into
+    the vendor's envelope: a :class:`VendorError` as raised, request validation into
+    ``invalid``, anything unexpected into ``internal`` (logged)."""
+
+    class VendorRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Any]:
+            handler = super().get_route_handler()
+
+            async def wrapped(request: Request) -> Response:
+                info = journal.info()
+                info.api = api
+                try:
+                    return await handler(request)
+                except VendorError as err:
+                    return _render(err, info)
+                except RequestValidationError as exc:
+                    if render is None or invalid is None:
+                        raise
+                    return _render(invalid(_validation_text(exc)), info)
+                except Exception:
+                    if render is None or internal is None:
+                        raise
+                    log.exception("unexpected error in %s %s", request.method, request.url.path)
+                    return _render(internal(), info)
+
+            return wrapped
+
+    def _render(err: VendorError, info: journal.RequestInfo) -> Response:
+        info.code = err.spec.code
+        if "reason" in err.extra:
+            info.reason = err.extra["reason"]
+        elif info.reason is None:
+            info.reason = err.message
+        if "expected" in err.extra:
+            info.expected = err.extra["expected"]
+        if render is None:
+            raise err
+        return render(err)
+
+    return APIRouter(route_class=VendorRoute)
+
+
+def _validation_text(exc: RequestValidationError) -> str:
+    errs = exc.errors()
+    if not errs:
+        return "invalid request"
+    e = errs[0]
+    loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+    return f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid"))

@@ -1,0 +1,63 @@
+"""The one source of "now": real time, shifted, or frozen, under the admin API's control."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+class Clock:
+    """Emulator time. Every expiry, TTL, deadline and rate-limit window reads :meth:`now`."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._frozen_at: float | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        frozen = self._frozen_at
+        return frozen if frozen is not None else time.time() + self._offset
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_at is not None
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            if self._frozen_at is not None:
+                self._frozen_at += seconds
+            else:
+                self._offset += seconds
+            return self.now()
+
+    def set(self, timestamp: float) -> float:
+        with self._lock:
+            if self._frozen_at is not None:
+                self._frozen_at = float(timestamp)
+            else:
+                self._offset = float(timestamp) - time.time()
+            return self.now()
+
+    def freeze(self, frozen: bool) -> float:
+        with self._lock:
+            if frozen and self._frozen_at is None:
+                self._frozen_at = self.now()
+            elif not frozen and self._frozen_at is not None:
+                # Time resumes from where it stood, not from the real clock.
+                self._offset = self._frozen_at - time.time()
+                self._frozen_at = None
+            return self.now()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._offset = 0.0
+            self._frozen_at = None
+
+    def datetime(self, tz: timezone = timezone.utc) -> datetime:
+        return datetime.fromtimestamp(self.now(), tz)
+
+    def state(self) -> dict[str, float | bool]:
+        return {"now": self.now(), "frozen": self.frozen}

@@ -1,0 +1,42 @@
+"""Every generated id, from one source that a seed makes deterministic."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import uuid
+
+
+class Ids:
+    def __init__(self, seed: int | None = None) -> None:
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._rng: random.Random | None = random.Random(seed) if seed is not None else None
+
+    @property
+    def deterministic(self) -> bool:
+        return self._rng is not None
+
+    def reseed(self) -> None:
+        if self._seed is not None:
+            with self._lock:
+                self._rng = random.Random(self._seed)
+
+    def bytes(self, n: int) -> bytes:
+        if self._rng is None:
+            return secrets.token_bytes(n)
+        with self._lock:
+            return self._rng.randbytes(n)
+
+    def hex(self, nbytes: int) -> str:
+        return self.bytes(nbytes).hex()
+
+    def uuid4(self) -> str:
+        return str(uuid.UUID(bytes=self.bytes(16), version=4))
+
+    def token(self, nbytes: int = 24) -> str:
+        """URL-safe opaque token."""
+        import base64
+
+        return base64.urlsafe_b64encode(self.bytes(nbytes)).rstrip(b"=").decode()

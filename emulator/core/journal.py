@@ -1,0 +1,193 @@
+"""Request journal: a bounded ring of what clients sent and what they got, secrets redacted.
+
+The middleware opens a :class:`RequestInfo` per request and puts it in a context
+variable; routes and error handlers fill in what only they know (api, tenant, business
+code, why a signature was refused and what was expected).
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import itertools
+import threading
+import time
+from collections import deque
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .clock import Clock
+
+ADMIN_PREFIX = "/_emulator"
+_SECRET_WORDS = ("secret", "token", "sign", "password", "authorization", "x-app-key", "cookie", "credential")
+_NOT_SECRET = {"x-amz-signedheaders", "q-header-list", "q-url-param-list", "x-amz-algorithm", "q-sign-algorithm"}
+
+
+def is_secret_name(name: str) -> bool:
+    n = name.lower()
+    return n not in _NOT_SECRET and any(word in n for word in _SECRET_WORDS)
+
+
+def mask(value: str, keep: int = 4) -> str:
+    """Keep a short prefix so a reader can tell two secrets apart, hide the rest."""
+    if len(value) <= keep * 2:
+        return "***"
+    return value[:keep] + "***"
+
+
+def redact_authorization(value: str) -> str:
+    scheme, _, cred = value.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, _ = base64.b64decode(cred, validate=True).decode("utf-8").partition(":")
+            return f"Basic {user}:***"
+        except Exception:  # noqa: BLE001 - anything undecodable is simply hidden
+            return "Basic ***"
+    return f"{scheme} {mask(cred)}" if cred else mask(scheme)
+
+
+def redact_pairs(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
+    out: dict[str, str | list[str]] = {}
+    for k, v in pairs:
+        v = mask(v) if is_secret_name(k) else v
+        if k in out:
+            prev = out[k]
+            out[k] = [*prev, v] if isinstance(prev, list) else [prev, v]
+        else:
+            out[k] = v
+    return out
+
+
+def redact_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        if name == "authorization":
+            value = redact_authorization(value)
+        elif is_secret_name(name):
+            value = mask(value)
+        out[name] = value
+    return out
+
+
+@dataclass
+class RequestInfo:
+    """What the handling code learned about a request, for its journal entry."""
+
+    api: str | None = None
+    tenant: str | None = None
+    code: int | str | None = None
+    reason: str | None = None
+    expected: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+current: ContextVar[RequestInfo | None] = ContextVar("emulator_request_info", default=None)
+
+
+def info() -> RequestInfo:
+    """The current request's info (a detached one outside a request)."""
+    value = current.get()
+    return value if value is not None else RequestInfo()
+
+
+class Journal:
+    def __init__(self, clock: Clock, size: int = 1000) -> None:
+        self.clock = clock
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            entry["id"] = next(self._ids)
+            self._entries.append(entry)
+
+    def query(
+        self,
+        api: str | None = None,
+        path: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        tenant: str | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            entries = list(self._entries)
+        if api is not None:
+            entries = [e for e in entries if (e["api"] or "none") == api]
+        if tenant is not None:
+            entries = [e for e in entries if e.get("tenant") == tenant]
+        if path is not None:
+            entries = [e for e in entries if fnmatch.fnmatchcase(e["path"], path)]
+        if status is not None:
+            entries = [e for e in entries if _status_matches(e["status"], status)]
+        if limit is not None:
+            entries = entries[-limit:] if limit > 0 else []
+        return entries
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _status_matches(actual: int | None, wanted: str) -> bool:
+    """``404`` matches exactly; ``4xx`` matches a class."""
+    if actual is None:
+        return False
+    wanted = wanted.lower()
+    if len(wanted) == 3 and wanted.endswith("xx") and wanted[0].isdigit():
+        return actual // 100 == int(wanted[0])
+    return str(actual) == wanted
+
+
+class JournalMiddleware:
+    """Pure ASGI, so request and response bodies keep streaming."""
+
+    def __init__(self, app: Any, journal: Journal) -> None:
+        self.app = app
+        self.journal = journal
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        req = RequestInfo()
+        token = current.set(req)
+        started = time.perf_counter()
+        at = self.journal.clock.now()
+        status: list[int] = []
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            current.reset(token)
+            query = scope.get("query_string", b"").decode("latin-1")
+            entry: dict[str, Any] = {
+                "time": at,
+                "api": req.api,
+                "tenant": req.tenant,
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": redact_pairs(parse_qsl(query, keep_blank_values=True)),
+                "headers": redact_headers(scope.get("headers", [])),
+                "status": status[0] if status else None,
+                "code": req.code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+            if req.reason is not None:
+                entry["reason"] = req.reason
+            if req.expected is not None:
+                entry["expected"] = req.expected
+            entry.update(req.extra)
+            self.journal.record(entry)

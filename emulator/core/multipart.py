@@ -1,0 +1,182 @@
+"""Streaming multipart/form-data reader: parts in wire order, each part's bytes as an
+async iterator, nothing spooled. Built on python-multipart's push parser.
+
+Order matters to several vendors (a ``key`` field must precede ``file``), so parts are
+handed out one at a time, as they arrive.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+
+class MultipartError(Exception):
+    """The body is not well-formed multipart/form-data."""
+
+
+class Part:
+    def __init__(self, reader: MultipartReader, headers: dict[str, str]) -> None:
+        self._reader = reader
+        self.headers = headers
+        _, options = parse_options_header(headers.get("content-disposition", ""))
+        self.name: str | None = _decode(options.get(b"name"))
+        self.filename: str | None = _decode(options.get(b"filename"))
+        self.content_type: str | None = headers.get("content-type")
+        self.done = False
+
+    @property
+    def is_file(self) -> bool:
+        return self.filename is not None
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            kind, data = await self._reader._next_event()
+            if kind == "data":
+                yield data
+            elif kind == "end":
+                self.done = True
+            else:
+                raise MultipartError("part ended unexpectedly")
+
+    async def read(self, limit: int) -> bytes:
+        """The whole part, refusing more than ``limit`` bytes."""
+        out = bytearray()
+        async for data in self.stream():
+            out += data
+            if len(out) > limit:
+                raise MultipartError(f"field {self.name!r} is longer than {limit} bytes")
+        return bytes(out)
+
+    async def text(self, limit: int = 65536) -> str:
+        try:
+            return (await self.read(limit)).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MultipartError(f"field {self.name!r} is not UTF-8") from exc
+
+    async def skip(self) -> None:
+        async for _ in self.stream():
+            pass
+
+
+def _decode(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def boundary_of(content_type: str | None) -> bytes | None:
+    if not content_type:
+        return None
+    kind, options = parse_options_header(content_type)
+    if kind != b"multipart/form-data":
+        return None
+    return options.get(b"boundary") or None
+
+
+class MultipartReader:
+    def __init__(self, body: AsyncIterator[bytes], content_type: str | None) -> None:
+        boundary = boundary_of(content_type)
+        if boundary is None:
+            raise MultipartError("Content-Type is not multipart/form-data with a boundary")
+        self._body = body.__aiter__()
+        self._events: deque[tuple[str, object]] = deque()
+        self._finished = False
+        self._exhausted = False
+        self._current: Part | None = None
+        header_field = bytearray()
+        header_value = bytearray()
+        headers: dict[str, str] = {}
+
+        def on_part_begin() -> None:
+            headers.clear()
+
+        def on_header_field(data: bytes, start: int, end: int) -> None:
+            header_field.extend(data[start:end])
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            header_value.extend(data[start:end])
+
+        def on_header_end() -> None:
+            headers[header_field.decode("latin-1").lower()] = header_value.decode("utf-8", "replace")
+            header_field.clear()
+            header_value.clear()
+
+        def on_headers_finished() -> None:
+            self._events.append(("part", dict(headers)))
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            if end > start:
+                self._events.append(("data", bytes(data[start:end])))
+
+        def on_part_end() -> None:
+            self._events.append(("end", None))
+
+        def on_end() -> None:
+            self._events.append(("done", None))
+
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": on_part_begin,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_headers_finished": on_headers_finished,
+                "on_part_data": on_part_data,
+                "on_part_end": on_part_end,
+                "on_end": on_end,
+            },
+            max_header_count=32,
+        )
+
+    async def _next_event(self) -> tuple[str, object]:
+        while not self._events:
+            if self._exhausted:
+                raise MultipartError("multipart body ended before its closing boundary")
+            try:
+                chunk = await self._body.__anext__()
+            except StopAsyncIteration:
+                self._exhausted = True
+                self._parser.finalize()
+                continue
+            if chunk:
+                try:
+                    self._parser.write(chunk)
+                except MultipartParseError as exc:
+                    raise MultipartError(f"malformed multipart body: {exc}") from exc
+        return self._events.popleft()  # type: ignore[return-value]
+
+    async def parts(self) -> AsyncIterator[Part]:
+        """Yield parts in wire order; a part left unread is skipped before the next."""
+        while not self._finished:
+            if self._current is not None and not self._current.done:
+                await self._current.skip()
+            kind, payload = await self._next_event()
+            if kind == "part":
+                self._current = Part(self, payload)  # type: ignore[arg-type]
+                yield self._current
+            elif kind == "done":
+                self._finished = True
+
+    async def drain(self) -> None:
+        """Read (and drop) whatever of the body is left, so the answer reaches a client
+        that is still sending."""
+        self._finished = True
+        self._events.clear()
+        if self._exhausted:
+            return
+        async for _ in self._body:
+            pass
+        self._exhausted = True
+
+
+async def drain_body(body: AsyncIterator[bytes]) -> None:
+    async for _ in body:
+        pass

@@ -1,0 +1,157 @@
+"""Tenants (per-API credentials) from fixture documents: validated, persisted, looked up.
+
+A fixture document maps an API name to a list of that API's tenant records; each API
+declares its record's pydantic model and which field identifies a tenant. Unknown keys
+anywhere are an error. Tenants live in the database (they survive ``reset`` and a
+restart) with an in-memory index for per-request lookups.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from sqlalchemy import JSON, Integer, String, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base, Database
+
+if TYPE_CHECKING:
+    from .apis import ApiSpec
+
+
+class FixtureError(ValueError):
+    """A fixture document or file that cannot be loaded; the message is one line."""
+
+
+class TenantModel(BaseModel):
+    """Base of every API's tenant record: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def identity(self) -> str:
+        """The value that identifies this tenant within its API."""
+        raise NotImplementedError
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+    __keep_on_reset__ = True
+
+    api: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def _format_validation(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ""
+        for item in e["loc"]:
+            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        parts.append(f"{loc or 'document'}: {msg}")
+    return "; ".join(parts)
+
+
+class Tenants:
+    def __init__(self, db: Database, specs: Iterable[ApiSpec]) -> None:
+        self.db = db
+        self.specs = {s.name: s for s in specs}
+        fields: dict[str, Any] = {name: (list[spec.tenant_model], []) for name, spec in self.specs.items()}
+        self._document_model = create_model(
+            "FixtureDocument", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        self._index: dict[str, dict[str, BaseModel]] = {name: {} for name in self.specs}
+        self._lock = threading.Lock()
+
+    # -- loading -------------------------------------------------------------------
+    def parse(self, document: Any) -> dict[str, list[BaseModel]]:
+        if document is None:
+            document = {}
+        if not isinstance(document, dict):
+            raise FixtureError("a fixture document must be a mapping of API name to a list of tenants")
+        try:
+            parsed = self._document_model.model_validate(document)
+        except ValidationError as exc:
+            raise FixtureError(_format_validation(exc)) from None
+        return {name: getattr(parsed, name) for name in self.specs}
+
+    @staticmethod
+    def read_file(path: Path) -> Any:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FixtureError(f"cannot read fixtures file {path}: {exc.strerror or exc}") from None
+        try:
+            return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FixtureError(f"fixtures file {path} is not valid YAML/JSON: {first}") from None
+
+    def load_files(self, paths: Iterable[Path]) -> None:
+        docs = []
+        for path in paths:
+            try:
+                docs.append(self.parse(self.read_file(path)))
+            except FixtureError as exc:
+                msg = str(exc)
+                raise FixtureError(msg if str(path) in msg else f"{path}: {msg}") from None
+        for doc in docs:
+            self.add(doc)
+
+    def add(self, parsed: dict[str, list[BaseModel]]) -> int:
+        """Upsert tenants (same identifying key: the later record wins). Returns how many."""
+        count = 0
+        with self._lock, self.db.session() as s:
+            position = len(s.execute(select(TenantRow.key)).all())
+            for api, records in parsed.items():
+                for record in records:
+                    key = record.identity()
+                    row = s.get(TenantRow, (api, key))
+                    data = record.model_dump(mode="json")
+                    if row is None:
+                        s.add(TenantRow(api=api, key=key, position=position, data=data))
+                        position += 1
+                    else:
+                        row.data = data
+                    count += 1
+        self.reload()
+        return count
+
+    def reload(self) -> None:
+        with self.db.session() as s:
+            rows = s.execute(select(TenantRow).order_by(TenantRow.position)).scalars().all()
+            index: dict[str, dict[str, BaseModel]] = {name: {} for name in self.specs}
+            for row in rows:
+                if row.api in self.specs:
+                    index[row.api][row.key] = self.specs[row.api].tenant_model.model_validate(row.data)
+        self._index = index
+
+    def clear(self) -> None:
+        with self.db.session() as s:
+            s.execute(delete(TenantRow))
+        self.reload()
+
+    # -- lookups -------------------------------------------------------------------
+    def get(self, api: str, key: str) -> Any | None:
+        return self._index.get(api, {}).get(str(key))
+
+    def find(self, api: str, predicate: Callable[[Any], bool]) -> Any | None:
+        for tenant in self._index.get(api, {}).values():
+            if predicate(tenant):
+                return tenant
+        return None
+
+    def all(self, api: str) -> list[Any]:
+        return list(self._index.get(api, {}).values())
+
+    def document(self) -> dict[str, list[dict[str, Any]]]:
+        """Every tenant, in the fixture format."""
+        return {api: [t.model_dump(mode="json") for t in ts.values()] for api, ts in self._index.items()}

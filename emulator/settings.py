@@ -1,0 +1,69 @@
+"""Settings: the table in CONTRACT.md, read from flags and ``EMULATOR_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "default.yaml"
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+def _default_fixtures() -> list[Path]:
+    from importlib.resources import files
+
+    return [Path(str(files("emulator.fixtures").joinpath("default.yaml")))]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMULATOR_", extra="forbid", validate_default=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("./.emulator-data")
+    database_url: str | None = None
+    public_url: str | None = None
+    fixtures: Annotated[list[Path], NoDecode] = Field(default_factory=_default_fixtures)
+    rate_limits: bool = True
+    log_level: LogLevel = "info"
+    # Beyond the contract's table: knobs tests and sandboxes want.
+    seed: int | None = None  # deterministic ids when set
+    journal_size: int = Field(1000, ge=1, le=1_000_000)
+
+    @field_validator("fixtures", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if "0.0.0.0" in value:
+            raise ValueError("must be an address clients can reach, not 0.0.0.0")
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'emulator.db').resolve()}"
+
+    @property
+    def is_memory_db(self) -> bool:
+        url = self.resolved_database_url
+        return url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
