@@ -104,7 +104,7 @@ class MultipartReader:
             header_value.extend(data[start:end])
 
         def on_header_end() -> None:
-            headers[header_field.decode("latin-1").lower()] = header_value.decode("utf-8", "replace")
+            headers[header_field.decode("latin-1").lower()] = header_value.decode("latin-1")
             header_field.clear()
             header_value.clear()
 
