@@ -420,3 +420,17 @@ def test_journal_records_codes_and_redacts_secrets(client):
     assert entries[1]["headers"]["authorization"] == f"Basic {JPUSH_KEY}:***"
     dump = client.get("/_emulator/requests").text
     assert "testjpushmastersecret001" not in dump and "wrong" not in dump.replace("wrong-", "")
+
+
+def test_unexpected_failure_is_1100_in_the_vendor_envelope(client, emu, monkeypatch):
+    def broken(app_key):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(emu.service("jpush"), "list_files", broken)
+    assert error_of(client.get("/v3/files", auth=JPUSH_AUTH))[:2] == (500, 1100)
+    assert client.get("/_emulator/requests", params={"status": "500"}).json()[0]["code"] == 1100
+
+
+def test_utf8_file_names_are_kept(client):
+    file_id = upload(client, name="中文名单.txt").json()["file_id"]
+    assert client.get(f"/v3/files/{file_id}", auth=JPUSH_AUTH).json()["file_name"] == "中文名单.txt"

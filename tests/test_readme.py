@@ -1,0 +1,48 @@
+"""The README's promises: its first lines are the two commands, and its first call works."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from helpers import REPO, start_server
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def blocks_after(heading: str) -> list[str]:
+    section = README.split(heading, 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_opens_with_the_two_commands():
+    lines = README.splitlines()
+    assert lines[0].startswith("# ")
+    assert lines[2:6] == [
+        "```bash",
+        "pip install -e . && storage-emulator serve",
+        "pip install -e '.[test]' && pytest",
+        "```",
+    ]
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "pip install -e '.[test]' && pytest" in (REPO / ".ci" / "run").read_text()
+
+
+def test_first_call_answers_a_file_id(tmp_path):
+    assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
+    first, then = blocks_after("## First call")[:2]
+    server = start_server(tmp_path)
+    try:
+        script = first.replace("http://127.0.0.1:8080", server.url)
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert re.fullmatch(r'\{"file_id":"testjpushappkey000000001-[0-9a-f-]{36}"\}', out.stdout), out
+        follow = subprocess.run(["bash", "-c", then.replace("http://127.0.0.1:8080", server.url)],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert '"total_count":1' in follow.stdout
+        assert '"lines":["alice","bob","carol"]' in follow.stdout
+        assert '"path":"/v3/files/alias"' in follow.stdout
+    finally:
+        server.stop()
