@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -145,8 +146,12 @@ async def store_probe(request: Request) -> dict[str, Any]:
     writes, commit) and reclaim it; answers the digests. For benchmarks and diagnostics."""
     emu = _emu(request)
     staged = await emu.blobs.stage(request.stream())
-    with emu.db.session() as s:
-        blob_id = emu.blobs.commit(s, staged)
-    with emu.db.session() as s:
-        emu.blobs.release(s, blob_id)
+
+    def commit_and_reclaim() -> None:
+        with emu.db.session() as s:
+            blob_id = emu.blobs.commit(s, staged)
+        with emu.db.session() as s:
+            emu.blobs.release(s, blob_id)
+
+    await asyncio.to_thread(commit_and_reclaim)
     return {"size": staged.size, "md5": staged.md5, "sha1": staged.sha1}

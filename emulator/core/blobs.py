@@ -3,8 +3,8 @@
 Writing is two-phase so that an object and its bytes commit atomically:
 
 1. :meth:`BlobStore.stage` streams an async byte iterator into a *pending* blob, one
-   short transaction per chunk, computing MD5 and SHA-1 in the same pass (hashing runs
-   in one thread while the previous chunk is written in another: both release the GIL).
+   short transaction per chunk, computing MD5 and SHA-1 in the same pass (see
+   :class:`_Pipeline`: hashing and writing overlap each other and the socket).
 2. :meth:`BlobStore.commit` runs inside the caller's transaction (the one that inserts
    the object row): if identical bytes are already stored, the staged copy is dropped
    and the existing blob gains a reference; otherwise the staged blob becomes ready.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -74,6 +76,59 @@ class BlobInfo:
     sha1: str
 
 
+class _Pipeline:
+    """Overlaps the three costs of a chunk: MD5, SHA-1 and the database write each run on
+    a thread of their own (all three release the GIL), in submission order, with at most
+    ``DEPTH`` chunks in flight so memory stays bounded while the socket keeps flowing."""
+
+    DEPTH = 4
+
+    def __init__(self, store: BlobStore, blob_id: int) -> None:
+        self.store = store
+        self.blob_id = blob_id
+        self.md5 = hashlib.md5()
+        self.sha1 = hashlib.sha1()
+        self.seq = 0
+        self.inflight: deque[asyncio.Future] = deque()
+        self.pools: tuple[ThreadPoolExecutor, ...] | None = None
+
+    async def submit(self, piece: bytes) -> None:
+        if self.pools is None:
+            self.pools = tuple(ThreadPoolExecutor(1, thread_name_prefix=f"blob-{n}") for n in ("md5", "sha1", "db"))
+        loop = asyncio.get_running_loop()
+        md5_pool, sha1_pool, db_pool = self.pools
+        self.inflight.append(
+            asyncio.gather(
+                loop.run_in_executor(md5_pool, self.md5.update, piece),
+                loop.run_in_executor(sha1_pool, self.sha1.update, piece),
+                loop.run_in_executor(db_pool, self.store._write_chunk, self.blob_id, self.seq, piece),
+            )
+        )
+        self.seq += 1
+        while len(self.inflight) >= self.DEPTH:
+            await self.inflight.popleft()
+
+    async def finish(self) -> tuple[str, str]:
+        try:
+            while self.inflight:
+                await self.inflight.popleft()
+        finally:
+            self._close()
+        return self.md5.hexdigest(), self.sha1.hexdigest()
+
+    async def abort(self) -> None:
+        if self.inflight:
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+            self.inflight.clear()
+        self._close()
+
+    def _close(self) -> None:
+        if self.pools is not None:
+            for pool in self.pools:
+                pool.shutdown(wait=False)
+            self.pools = None
+
+
 class BlobStore:
     def __init__(self, db: Database, clock: Clock, chunk_size: int = CHUNK_SIZE) -> None:
         self.db = db
@@ -92,31 +147,11 @@ class BlobStore:
         (for an API's own streaming checks); an exception from it, or exceeding
         ``max_size`` (:class:`BlobTooLarge`), discards what was written and propagates.
         """
-        with self.db.session() as s:
-            blob_id = s.execute(
-                insert(Blob).values(state="pending", created_at=self.clock.now()).returning(Blob.id)
-            ).scalar_one()
-        md5, sha1 = hashlib.md5(), hashlib.sha1()
+        blob_id = await asyncio.to_thread(self._new_pending)
+        pipeline = _Pipeline(self, blob_id)
         size = 0
-        seq = 0
-        buf = bytearray()
-        inflight: asyncio.Future | None = None
-
-        def hash_piece(piece: bytes) -> None:
-            md5.update(piece)
-            sha1.update(piece)
-
-        def write_piece(n: int, piece: bytes) -> None:
-            with self.db.session() as s:
-                s.execute(insert(BlobChunk).values(blob_id=blob_id, seq=n, data=piece))
-
-        async def flush(piece: bytes) -> None:
-            nonlocal inflight, seq
-            if inflight is not None:
-                await inflight
-            n, seq = seq, seq + 1
-            inflight = asyncio.gather(asyncio.to_thread(hash_piece, piece), asyncio.to_thread(write_piece, n, piece))
-
+        parts: list[bytes] = []
+        buffered = 0
         try:
             async for data in chunks:
                 if not data:
@@ -126,24 +161,39 @@ class BlobStore:
                     raise BlobTooLarge(max_size)
                 if observe is not None:
                     observe(data)
-                buf += data
-                while len(buf) >= self.chunk_size:
-                    piece = bytes(buf[: self.chunk_size])
-                    del buf[: self.chunk_size]
-                    await flush(piece)
-            if buf:
-                await flush(bytes(buf))
-            if inflight is not None:
-                await inflight
+                parts.append(data)
+                buffered += len(data)
+                if buffered >= self.chunk_size:
+                    joined = b"".join(parts)
+                    cut = len(joined) - len(joined) % self.chunk_size
+                    for i in range(0, cut, self.chunk_size):
+                        await pipeline.submit(joined[i : i + self.chunk_size])
+                    parts = [joined[cut:]] if cut < len(joined) else []
+                    buffered = len(joined) - cut
+            if buffered:
+                await pipeline.submit(b"".join(parts))
+            md5, sha1 = await pipeline.finish()
         except BaseException:
-            if inflight is not None:
-                await asyncio.gather(inflight, return_exceptions=True)
+            await pipeline.abort()
             await asyncio.to_thread(self._delete_blob_rows, blob_id)
             raise
-        staged = StagedBlob(blob_id, size, md5.hexdigest(), sha1.hexdigest())
-        with self.db.session() as s:
-            s.execute(update(Blob).where(Blob.id == blob_id).values(size=size, md5=staged.md5, sha1=staged.sha1))
+        staged = StagedBlob(blob_id, size, md5, sha1)
+        await asyncio.to_thread(self._set_digests, staged)
         return staged
+
+    def _new_pending(self) -> int:
+        with self.db.session() as s:
+            return s.execute(
+                insert(Blob).values(state="pending", created_at=self.clock.now()).returning(Blob.id)
+            ).scalar_one()
+
+    def _set_digests(self, staged: StagedBlob) -> None:
+        with self.db.session() as s:
+            s.execute(update(Blob).where(Blob.id == staged.id).values(size=staged.size, md5=staged.md5, sha1=staged.sha1))
+
+    def _write_chunk(self, blob_id: int, seq: int, piece: bytes) -> None:
+        with self.db.session() as s:
+            s.execute(insert(BlobChunk).values(blob_id=blob_id, seq=seq, data=piece))
 
     def commit(self, session: Session, staged: StagedBlob) -> int:
         """Make a staged blob durable inside ``session``; returns the blob id that now

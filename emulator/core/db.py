@@ -56,9 +56,15 @@ class Database:
     def _sqlite_pragmas(self, dbapi_conn, _record) -> None:  # noqa: ANN001
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        # Debian's libsqlite3 is built with SQLITE_SECURE_DELETE: freeing a blob would
+        # zero-fill every page it used (1 GiB: ~6 s and a 1 GiB WAL instead of 0.2 s).
+        cur.execute("PRAGMA secure_delete=OFF")
         if not self.memory:
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # A test double need not survive a power cut; WAL keeps the file consistent
+            # across a crash of the process. No fsync at checkpoints roughly doubles
+            # sustained chunk-write throughput here.
+            cur.execute("PRAGMA synchronous=OFF")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
