@@ -181,3 +181,29 @@ def test_rate_limit_switch_from_the_environment(tmp_path, env):
     finally:
         server.stop()
     assert codes[-1] == (200 if env else 429)
+
+
+def test_port_zero_picks_a_free_port_and_the_banner_says_which(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "serve", "--port", "0", "--database-url", "sqlite://"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        first = proc.stdout.readline()
+        url = first.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        for _ in range(100):
+            try:
+                assert httpx.get(url + "/_emulator/health", timeout=1).json()["status"] == "ok"
+                break
+            except httpx.HTTPError:
+                import time
+
+                time.sleep(0.1)
+        else:
+            raise AssertionError("no health answer")
+        assert "in memory" in proc.stdout.readline()
+    finally:
+        proc.send_signal(2)
+        assert proc.wait(timeout=15) == 0
