@@ -1,8 +1,24 @@
-"""NextJoy upload-token service. Tenants load now; the routes land with this API's own issue."""
+"""NextJoy upload-token service: signed calls that mint Qiniu upload tokens and manage
+the tenant's bucket, plus the emulated Qiniu upload host those tokens work on."""
 
-from ...core.apis import ApiSpec, vendor_router
+from ...core.apis import ApiSpec
+from ...core.statuses import allow_statuses
+from . import models  # noqa: F401  (registers the tables)
+from .admin import router as admin_router
+from .errors import QiniuError
+from .routes import router
+from .service import UC_PATH, UP_PATH, NextJoyService
 from .tenant import Tenant
 
-router = vendor_router("nextjoy")
+# Qiniu answers with statuses above 599 (614 file exists, 631 no such bucket, ...).
+allow_statuses(e.http_status for e in QiniuError.all() if e.http_status >= 600)
 
-API = ApiSpec(name="nextjoy", title="NextJoy upload-token service", router=router, tenant_model=Tenant, implemented=False)
+API = ApiSpec(
+    name="nextjoy",
+    title="NextJoy upload-token service",
+    router=router,
+    tenant_model=Tenant,
+    service_factory=NextJoyService,
+    admin_router=admin_router,
+    endpoints=lambda base: {"nextjoy": base, "qiniu_upload": base + UP_PATH, "qiniu_uc": base + UC_PATH},
+)

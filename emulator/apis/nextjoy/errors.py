@@ -1,0 +1,32 @@
+"""Error tables: NextJoy's 18xxx codes (always HTTP 200, in the {status, message, data}
+envelope) and the Qiniu upload host's HTTP statuses (``{"error": "..."}`` bodies)."""
+
+from ...core.errors import ErrorTable
+
+
+class NextJoyError(ErrorTable, api="nextjoy"):
+    """The document's table, verbatim. Which case gets which code: docs/FIDELITY.md."""
+
+    TOKEN_CHECK_FAILED = (18000, 200, "token校验失败")  # unknown appid/child_id pair
+    GET_TOKEN_FAILED = (18005, 200, "获取uploadToken失败")  # the storage side refused the operation
+    REQUEST_TIMEOUT = (18006, 200, "获取uploadToken请求超时")  # timestamp outside the accepted window
+    REQUEST_CHECK_FAILED = (18007, 200, "获取uploadToken请求校验失败")  # missing/malformed parameter, bad sign
+    DELETE_FAILED = (18008, 200, "批量删除文件失败")
+    TOO_MANY_TO_DELETE = (18009, 200, "批量删除的文件过多")
+
+
+class QiniuError(ErrorTable, api="nextjoy"):
+    """Qiniu's upload-host answers: code = HTTP status, message = the ``error`` text the
+    real host sends for that case."""
+
+    BAD_REQUEST = (400, 400, "invalid argument")
+    NO_FILE = (400, 400, "file is not specified in multipart")
+    NO_TOKEN = (401, 401, "token not specified")
+    BAD_TOKEN = (401, 401, "bad token")
+    EXPIRED_TOKEN = (401, 401, "expired token")
+    KEY_SCOPE = (403, 403, "key doesn't match with scope")
+    CRC32_MISMATCH = (406, 406, "crc32 not match")
+    TOO_LARGE = (413, 413, "request entity too large")
+    SERVER_ERROR = (599, 599, "server error")
+    FILE_EXISTS = (614, 614, "file exists")
+    NO_SUCH_BUCKET = (631, 631, "no such bucket")

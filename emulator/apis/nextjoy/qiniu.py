@@ -1,0 +1,176 @@
+"""Qiniu (七牛) formats the NextJoy service hands out and accepts: upload tokens
+(``AccessKey:EncodedSign:EncodedPutPolicy``), the put policy's scope rules, the etag,
+and listing markers. Pure functions; no HTTP, no storage."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+BLOCK_SIZE = 4 << 20  # the etag's block: 4 MiB
+SMALL_PREFIX = b"\x16"  # etag of a body of at most one block
+LARGE_PREFIX = b"\x96"  # etag of a body of several blocks
+
+
+def b64encode(data: bytes) -> str:
+    """URL-safe base64 with padding, as Qiniu's SDKs write it."""
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def b64decode(text: str) -> bytes:
+    """URL-safe base64, padding optional; raises ValueError on anything else."""
+    if not text or any(c not in _B64_ALPHABET for c in text.rstrip("=")):
+        raise ValueError("not URL-safe base64")
+    try:
+        return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not URL-safe base64: {exc}") from None
+
+
+_B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+# -- upload tokens ---------------------------------------------------------------------
+
+
+def sign(secret_key: str, data: str) -> str:
+    """EncodedSign: URL-safe base64 of HMAC-SHA1(SecretKey, data)."""
+    return b64encode(hmac.new(secret_key.encode(), data.encode(), hashlib.sha1).digest())
+
+
+def encode_policy(policy: dict[str, Any]) -> str:
+    return b64encode(json.dumps(policy, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def mint_token(access_key: str, secret_key: str, policy: dict[str, Any]) -> str:
+    encoded = encode_policy(policy)
+    return f"{access_key}:{sign(secret_key, encoded)}:{encoded}"
+
+
+def split_token(token: str) -> tuple[str, str, str]:
+    """(access_key, encoded_sign, encoded_policy); ValueError if not three parts."""
+    parts = token.strip().split(":")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError("an upload token is AccessKey:EncodedSign:EncodedPutPolicy")
+    return parts[0], parts[1], parts[2]
+
+
+@dataclass(frozen=True)
+class PutPolicy:
+    scope: str
+    deadline: int
+    bucket: str
+    scope_key: str | None  # the part after "bucket:", if any
+    prefixal: bool  # isPrefixalScope = 1: scope_key is a key prefix
+    insert_only: bool  # insertOnly != 0
+
+    @classmethod
+    def decode(cls, encoded: str) -> PutPolicy:
+        """Parse an EncodedPutPolicy; ValueError naming what is wrong."""
+        try:
+            raw = json.loads(b64decode(encoded).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"put policy is not base64-encoded JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ValueError("put policy is not a JSON object")
+        scope = raw.get("scope")
+        if not isinstance(scope, str) or not scope:
+            raise ValueError("put policy has no scope")
+        deadline = raw.get("deadline")
+        if isinstance(deadline, bool) or not isinstance(deadline, int):
+            raise ValueError("put policy has no integer deadline")
+        bucket, sep, key = scope.partition(":")
+        return cls(
+            scope=scope,
+            deadline=deadline,
+            bucket=bucket,
+            scope_key=key if sep else None,
+            prefixal=_flag(raw.get("isPrefixalScope")),
+            insert_only=_flag(raw.get("insertOnly")),
+        )
+
+    def key_allowed(self, key: str | None) -> bool:
+        """Scope rule: ``bucket`` allows any key (or none); ``bucket:key`` exactly that
+        key; ``bucket:prefix`` with isPrefixalScope keys starting with the prefix."""
+        if self.scope_key is None:
+            return True
+        if key is None:
+            return False
+        return key.startswith(self.scope_key) if self.prefixal else key == self.scope_key
+
+    @property
+    def may_overwrite(self) -> bool:
+        """Only an exact-key scope without insertOnly replaces an existing object."""
+        return self.scope_key is not None and not self.prefixal and not self.insert_only
+
+
+def _flag(value: Any) -> bool:
+    return value is True or (type(value) is int and value != 0)
+
+
+# -- etag and crc32, computed while the body streams ------------------------------------
+
+
+class UploadDigest:
+    """Feeds on every piece of an upload (``BlobStore.stage(observe=...)``): CRC32 and
+    the Qiniu etag's per-4-MiB-block SHA-1s, in the one pass over the stream."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.crc32 = 0
+        self._block = hashlib.sha1()
+        self._in_block = 0
+        self._blocks: list[bytes] = []
+
+    def feed(self, data: bytes) -> None:
+        self.size += len(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        view = memoryview(data)
+        while view:
+            room = BLOCK_SIZE - self._in_block
+            piece, view = view[:room], view[room:]
+            self._block.update(piece)
+            self._in_block += len(piece)
+            if self._in_block == BLOCK_SIZE:
+                self._blocks.append(self._block.digest())
+                self._block = hashlib.sha1()
+                self._in_block = 0
+
+    def etag(self) -> str:
+        blocks = list(self._blocks)
+        if self._in_block or not blocks:
+            blocks.append(self._block.digest())
+        if len(blocks) == 1:
+            return b64encode(SMALL_PREFIX + blocks[0])
+        return b64encode(LARGE_PREFIX + hashlib.sha1(b"".join(blocks)).digest())
+
+
+def etag_of(data: bytes) -> str:
+    digest = UploadDigest()
+    digest.feed(data)
+    return digest.etag()
+
+
+# -- listing markers ---------------------------------------------------------------------
+
+
+def encode_marker(last_key: str) -> str:
+    """Opaque to clients; shaped like Qiniu's (base64 of ``{"c":0,"k":<last key>}``)."""
+    return b64encode(json.dumps({"c": 0, "k": last_key}, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def decode_marker(marker: str) -> str:
+    """The key a marker continues after; ValueError for a marker this service never gave."""
+    try:
+        raw = json.loads(b64decode(marker).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"invalid marker {marker!r}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("k"), str):
+        raise ValueError(f"invalid marker {marker!r}")
+    return raw["k"]

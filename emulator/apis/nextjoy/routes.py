@@ -1,0 +1,243 @@
+"""NextJoy over HTTP: the signed form POSTs under /upload_token/, answered in the
+{status, message, data} envelope on HTTP 200; and the emulated Qiniu hosts the minted
+tokens are used on (form upload, region query), answered the way Qiniu answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from python_multipart.multipart import parse_options_header
+
+from ...core import journal
+from ...core.apis import vendor_router
+from ...core.errors import VendorError
+from ...core.multipart import MultipartError, MultipartReader, drain_body
+from ...core.urls import public_base
+from .errors import NextJoyError, QiniuError
+from .service import UC_PATH, UP_PATH, NextJoyService, Received
+from .tenant import Tenant
+
+SUCCESS = {"status": 200, "message": "操作成功"}
+MAX_PARAMS_BODY = 4 << 20  # a signed call's whole body; 500 long keys fit easily
+MAX_FIELD = 64 << 10  # one Qiniu form field (token, key, x: variables)
+
+
+def _service(request: Request) -> NextJoyService:
+    return request.app.state.emulator.service("nextjoy")
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what the client is still sending so it receives the error answer."""
+    try:
+        await drain_body(body)
+    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
+        pass
+
+
+# -- NextJoy ------------------------------------------------------------------------------
+
+
+def render_nextjoy(err: VendorError) -> Response:
+    return JSONResponse(
+        {"status": err.spec.code, "message": err.spec.message, "data": err.extra.get("data", {})},
+        status_code=err.spec.http_status,
+    )
+
+
+nextjoy_router = vendor_router(
+    "nextjoy", render_nextjoy, internal=NextJoyError.GET_TOKEN_FAILED, invalid=NextJoyError.REQUEST_CHECK_FAILED
+)
+
+
+def _php_string(value: Any) -> str:
+    """A JSON value as the PHP service would see it once cast to a string."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "1"
+    if value is False or value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _read_capped(body: AsyncIterator[bytes]) -> bytes:
+    out = bytearray()
+    async for piece in body:
+        out += piece
+        if len(out) > MAX_PARAMS_BODY:
+            raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"request body exceeds {MAX_PARAMS_BODY} bytes")
+    return bytes(out)
+
+
+async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str, str]:
+    """The call's parameters from a urlencoded, multipart or JSON body; a name given
+    twice keeps its last value (as PHP's $_POST does)."""
+    content_type = request.headers.get("content-type")
+    kind = parse_options_header(content_type or "")[0].decode("latin-1").lower()
+    params: dict[str, str] = {}
+    try:
+        if kind == "multipart/form-data":
+            reader = MultipartReader(body, content_type)
+            async for part in reader.parts():
+                if part.name is not None and not part.is_file:
+                    params[part.name] = await part.text(limit=MAX_PARAMS_BODY)
+        elif kind == "application/json":
+            raw = await _read_capped(body)
+            document = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+            if not isinstance(document, dict):
+                raise NextJoyError.REQUEST_CHECK_FAILED(reason="a JSON body must be an object")
+            params = {str(k): _php_string(v) for k, v in document.items()}
+        elif kind in ("application/x-www-form-urlencoded", ""):
+            raw = await _read_capped(body)
+            params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        else:
+            raise NextJoyError.REQUEST_CHECK_FAILED(
+                reason=f"Content-Type {content_type!r}: parameters come as a form (urlencoded or multipart) or JSON"
+            )
+    except MultipartError as exc:
+        raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"malformed multipart body: {exc}") from None
+    except UnicodeDecodeError:
+        raise NextJoyError.REQUEST_CHECK_FAILED(reason="the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"malformed JSON body: {exc}") from None
+    return params
+
+
+async def _admit(request: Request, *names: str) -> tuple[NextJoyService, Tenant, list[str]]:
+    """Parse, authenticate, then fetch the call's own required parameters."""
+    body = request.stream()
+    try:
+        params = await read_params(request, body)
+    except VendorError:
+        await _drain(body)
+        raise
+    service = _service(request)
+    tenant = service.authenticate(params)
+    return service, tenant, service.require(params, *names)
+
+
+def _ok(data: Any = None) -> JSONResponse:
+    return JSONResponse(SUCCESS if data is None else {**SUCCESS, "data": data})
+
+
+@nextjoy_router.post("/upload_token/get")
+async def get_upload_token(request: Request) -> Response:
+    service, tenant, _ = await _admit(request)
+    return _ok(service.upload_token(tenant))
+
+
+@nextjoy_router.post("/upload_token/get_file_list")
+async def get_file_list(request: Request) -> Response:
+    service, tenant, (marker, prefix) = await _admit(request, "marker", "prefix")
+    return _ok(service.list_files(tenant, marker, prefix))
+
+
+@nextjoy_router.post("/upload_token/batch_get_file_info")
+async def batch_get_file_info(request: Request) -> Response:
+    service, tenant, (keystr,) = await _admit(request, "keystr")
+    return _ok(service.file_info(tenant, keystr))
+
+
+@nextjoy_router.post("/upload_token/batch_del_file")
+async def batch_del_file(request: Request) -> Response:
+    service, tenant, (keystr,) = await _admit(request, "keystr")
+    return _ok(service.delete_files(tenant, keystr))
+
+
+@nextjoy_router.post("/upload_token/batch_refresh_file")
+async def batch_refresh_file(request: Request) -> Response:
+    service, tenant, (urls,) = await _admit(request, "urls")
+    service.refresh(tenant, "file", urls)
+    return _ok()
+
+
+@nextjoy_router.post("/upload_token/batch_refresh_dir")
+async def batch_refresh_dir(request: Request) -> Response:
+    service, tenant, (dirs,) = await _admit(request, "dirs")
+    service.refresh(tenant, "dir", dirs)
+    return _ok()
+
+
+# -- the emulated Qiniu hosts -----------------------------------------------------------
+
+
+def render_qiniu(err: VendorError) -> Response:
+    reqid = journal.info().extra.get("qiniu_reqid")
+    return JSONResponse(
+        {"error": err.spec.message}, status_code=err.spec.http_status, headers={"X-Reqid": reqid} if reqid else None
+    )
+
+
+def _reqid(request: Request) -> dict[str, str]:
+    """Qiniu's X-Reqid, on every answer of its hosts (the Python SDK's legacy calls treat
+    an answer without one as "server is not qiniu"); also kept in the journal entry."""
+    reqid = request.app.state.emulator.ids.token(12)
+    journal.info().extra["qiniu_reqid"] = reqid
+    return {"X-Reqid": reqid}
+
+
+qiniu_router = vendor_router("nextjoy", render_qiniu, internal=QiniuError.SERVER_ERROR, invalid=QiniuError.BAD_REQUEST)
+
+
+@qiniu_router.post(UP_PATH)
+@qiniu_router.post(UP_PATH + "/")
+async def form_upload(request: Request) -> Response:
+    """Qiniu's form upload: multipart with ``token``, ``key``, ``file`` and optional
+    ``crc32``, ``x:`` variables, ``fname``, ``accept``; parts in any order."""
+    headers = _reqid(request)
+    body = request.stream()
+    service = _service(request)
+    received: Received | None = None
+    fields: dict[str, str] = {}
+    try:
+        grant = None
+        try:
+            reader = MultipartReader(body, request.headers.get("content-type"))
+            async for part in reader.parts():
+                if part.name == "file":
+                    if received is not None:
+                        raise QiniuError.BAD_REQUEST(reason="more than one file part")
+                    if "token" in fields:  # refuse a bad token before taking the bytes
+                        grant = service.check_token(fields["token"])
+                    received = await service.receive(part.stream(), part.filename, part.content_type)
+                elif part.name is not None:
+                    fields[part.name] = await part.text(limit=MAX_FIELD)
+        except MultipartError as exc:
+            raise QiniuError.BAD_REQUEST(reason=f"not a well-formed multipart/form-data body: {exc}") from None
+        if grant is None:
+            grant = service.check_token(fields.get("token"))
+        if received is None:
+            raise QiniuError.NO_FILE(reason="the form has no file part")
+        key = service.check_upload(grant, fields.get("key"), fields.get("crc32"), received)
+        result = service.store(grant, key, received)
+    except VendorError:
+        if received is not None:
+            service.discard(received)
+        await _drain(body)
+        raise
+    return JSONResponse(result, headers=headers)
+
+
+@qiniu_router.get(UC_PATH + "/v4/query")
+@qiniu_router.get(UC_PATH + "/v3/query")
+async def query_regions(request: Request, ak: str | None = None, bucket: str | None = None) -> Response:
+    """Where a bucket's hosts are: the SDKs ask this before uploading unless a region is given."""
+    headers = _reqid(request)
+    if not ak or not bucket:
+        raise QiniuError.BAD_REQUEST(reason="ak and bucket are required")
+    base = public_base(request, request.app.state.emulator.settings.public_url)
+    return JSONResponse(_service(request).query_regions(ak, bucket, base.split("://", 1)[1]), headers=headers)
+
+
+router = APIRouter()
+router.include_router(nextjoy_router)
+router.include_router(qiniu_router)

@@ -1,0 +1,323 @@
+"""The NextJoy upload-token service's behaviour on the core, and the Qiniu bucket it
+fronts: minting tokens, listing, batch stat/delete, CDN refresh evidence, and storing
+what the emulated Qiniu upload host receives. No HTTP types here."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from ...core.blobs import BlobTooLarge, StagedBlob
+from . import auth, qiniu
+from .errors import NextJoyError, QiniuError
+from .models import NextJoyRefresh, QiniuObject
+from .tenant import Tenant
+
+if TYPE_CHECKING:
+    from ...core.runtime import Emulator
+
+TOKEN_LIFETIME = 3600  # seconds: deadline = now + 1 h
+PAGE_SIZE = 1000  # "上限为1000条"
+MAX_STAT_KEYS = 1000  # Qiniu's batch limit
+MAX_DELETE_KEYS = 500  # "文件上限为500条"
+MAX_REFRESH = {"file": 100, "dir": 10}  # "上限100条" / "上限10条"
+MAX_FORM_UPLOAD = 1 << 30  # Qiniu's form upload takes files up to 1 GiB
+QUERY_TTL = 86400  # seconds a client may cache the region answer
+NO_SUCH_FILE = "no such file or directory"
+DEFAULT_MIME = "application/octet-stream"
+_MIME = mimetypes.MimeTypes()  # built-in table only: the same answer on every machine
+
+
+@dataclass(frozen=True)
+class Received:
+    blob: StagedBlob
+    digest: qiniu.UploadDigest
+    filename: str | None
+    content_type: str | None
+
+
+def guess_mime(content_type: str | None, key: str, filename: str | None) -> str:
+    """The part's own type unless it is absent or the generic octet-stream (which the
+    SDKs send by default); then Qiniu detects it: here from the key's extension, then
+    the file name's."""
+    if content_type and content_type.split(";")[0].strip().lower() not in ("", DEFAULT_MIME):
+        return content_type.strip()
+    for name in (key, filename or ""):
+        guessed, _ = _MIME.guess_type(name, strict=False)
+        if guessed:
+            return guessed
+    return DEFAULT_MIME
+
+
+def split_keys(keystr: str) -> list[str]:
+    """Keys as the caller listed them: split on ',' and nothing else (a key may hold spaces)."""
+    return keystr.split(",")
+
+
+class NextJoyService:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emu = emulator
+
+    # -- access --------------------------------------------------------------------
+    def authenticate(self, params: Mapping[str, str]) -> Tenant:
+        return auth.authenticate(self.emu.tenants, params, self.emu.clock.now())
+
+    @staticmethod
+    def require(params: Mapping[str, str], *names: str) -> list[str]:
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"missing parameter(s): {', '.join(missing)}")
+        return [params[n] for n in names]
+
+    # -- upload_token/get ----------------------------------------------------------
+    def upload_token(self, tenant: Tenant) -> dict[str, str]:
+        deadline = int(self.emu.clock.now()) + TOKEN_LIFETIME
+        policy = {"scope": tenant.bucket, "deadline": deadline}
+        token = qiniu.mint_token(tenant.qiniu_access_key, tenant.qiniu_secret_key, policy)
+        return {"upload_token": token, "bucket_name": tenant.bucket}
+
+    # -- upload_token/get_file_list ------------------------------------------------
+    @staticmethod
+    def describe_item(row: QiniuObject) -> dict[str, Any]:
+        """Qiniu's listing item."""
+        return {
+            "key": row.key,
+            "hash": row.hash,
+            "fsize": row.fsize,
+            "mimeType": row.mime_type,
+            "putTime": row.put_time,
+            "type": 0,
+            "status": 0,
+            "md5": row.md5,
+        }
+
+    @staticmethod
+    def describe_stat(row: QiniuObject) -> dict[str, Any]:
+        """Qiniu's stat result."""
+        return {
+            "fsize": row.fsize,
+            "hash": row.hash,
+            "md5": row.md5,
+            "mimeType": row.mime_type,
+            "putTime": row.put_time,
+            "type": 0,
+        }
+
+    def list_files(self, tenant: Tenant, marker: str, prefix: str) -> dict[str, Any]:
+        after: str | None = None
+        if marker:
+            try:
+                after = qiniu.decode_marker(marker)
+            except ValueError as exc:
+                raise NextJoyError.GET_TOKEN_FAILED(reason=f"Qiniu list refused: 640 {exc}") from None
+        q = select(QiniuObject).where(
+            QiniuObject.access_key == tenant.qiniu_access_key, QiniuObject.bucket == tenant.bucket
+        )
+        if prefix:
+            q = q.where(func.substr(QiniuObject.key, 1, len(prefix)) == prefix)
+        if after is not None:
+            q = q.where(QiniuObject.key > after)
+        q = q.order_by(QiniuObject.key).limit(PAGE_SIZE + 1)
+        with self.emu.db.session() as s:
+            rows = list(s.execute(q).scalars().all())
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        return {
+            "marker": qiniu.encode_marker(rows[-1].key) if more else "",
+            "data": [self.describe_item(r) for r in rows],
+        }
+
+    # -- upload_token/batch_get_file_info ------------------------------------------
+    def file_info(self, tenant: Tenant, keystr: str) -> dict[str, Any]:
+        keys = split_keys(keystr)
+        if len(keys) > MAX_STAT_KEYS:
+            raise NextJoyError.GET_TOKEN_FAILED(
+                reason=f"{len(keys)} keys: Qiniu's batch takes at most {MAX_STAT_KEYS} operations"
+            )
+        results: list[dict[str, Any]] = []
+        with self.emu.db.session() as s:
+            for key in keys:
+                row = s.get(QiniuObject, (tenant.qiniu_access_key, tenant.bucket, key))
+                if row is None:
+                    results.append({"code": 612, "data": {"error": NO_SUCH_FILE}})
+                else:
+                    results.append({"code": 200, "data": self.describe_stat(row)})
+        return {"data": results}
+
+    # -- upload_token/batch_del_file -----------------------------------------------
+    def delete_files(self, tenant: Tenant, keystr: str) -> dict[str, Any]:
+        """Qiniu's batch delete: each key on its own (a missing key does not stop the
+        others). Any key not deleted makes the call 18008, with the per-key results."""
+        keys = split_keys(keystr)
+        if len(keys) > MAX_DELETE_KEYS:
+            raise NextJoyError.TOO_MANY_TO_DELETE(
+                reason=f"{len(keys)} keys; at most {MAX_DELETE_KEYS} a call; nothing deleted"
+            )
+        results: list[dict[str, Any]] = []
+        with self.emu.db.session() as s:
+            for key in keys:
+                row = s.get(QiniuObject, (tenant.qiniu_access_key, tenant.bucket, key))
+                if row is None:
+                    results.append({"code": 612, "data": {"error": NO_SUCH_FILE}})
+                    continue
+                s.delete(row)
+                s.flush()
+                self.emu.blobs.release(s, row.blob_id)
+                results.append({"code": 200})
+        failed = [k for k, r in zip(keys, results) if r["code"] != 200]
+        if failed:
+            raise NextJoyError.DELETE_FAILED(
+                reason=f"{len(failed)} of {len(keys)} keys not found: {', '.join(repr(k) for k in failed[:10])}",
+                data={"data": results},
+            )
+        return {}
+
+    # -- upload_token/batch_refresh_file, batch_refresh_dir ------------------------
+    def refresh(self, tenant: Tenant, kind: str, listed: str) -> None:
+        entries = [e for e in listed.split(",") if e.strip()]
+        limit = MAX_REFRESH[kind]
+        what = "urls" if kind == "file" else "dirs"
+        if not entries:
+            raise NextJoyError.GET_TOKEN_FAILED(reason=f"{what} lists nothing to refresh")
+        if len(entries) > limit:
+            raise NextJoyError.GET_TOKEN_FAILED(reason=f"{len(entries)} {what}; at most {limit} a call")
+        with self.emu.db.session() as s:
+            s.add(
+                NextJoyRefresh(
+                    tenant=tenant.identity(),
+                    kind=kind,
+                    entries=json.dumps(entries, ensure_ascii=False),
+                    at=self.emu.clock.now(),
+                )
+            )
+
+    # -- the Qiniu upload host -----------------------------------------------------
+    def check_token(self, token: str | None) -> auth.UploadGrant:
+        return auth.verify_upload_token(self.emu.tenants, token, self.emu.clock.now())
+
+    async def receive(
+        self, chunks: AsyncIterator[bytes], filename: str | None, content_type: str | None
+    ) -> Received:
+        """Stream a form upload's file into the store, computing CRC32 and the etag in
+        the same pass."""
+        digest = qiniu.UploadDigest()
+        try:
+            blob = await self.emu.blobs.stage(chunks, max_size=MAX_FORM_UPLOAD, observe=digest.feed)
+        except BlobTooLarge:
+            raise QiniuError.TOO_LARGE(reason=f"the file exceeds {MAX_FORM_UPLOAD} bytes") from None
+        return Received(blob, digest, filename, content_type)
+
+    def discard(self, received: Received) -> None:
+        self.emu.blobs.discard(received.blob)
+
+    @staticmethod
+    def check_upload(grant: auth.UploadGrant, key: str | None, crc32: str | None, received: Received) -> str:
+        """The key the object is stored under, after Qiniu's scope and crc32 checks."""
+        if not grant.policy.key_allowed(key):
+            raise QiniuError.KEY_SCOPE(
+                reason=f"key {key!r} against scope {grant.policy.scope!r}"
+                + (" (isPrefixalScope)" if grant.policy.prefixal else "")
+            )
+        if crc32 is not None:
+            text = crc32.strip()
+            if not (text.isascii() and text.isdigit()) or int(text) > 0xFFFFFFFF:
+                raise QiniuError.BAD_REQUEST(reason=f"crc32 must be an unsigned 32-bit decimal, not {crc32!r}")
+            if int(text) != received.digest.crc32:
+                raise QiniuError.CRC32_MISMATCH(
+                    reason=f"crc32 field {int(text)} but the file's CRC32 is {received.digest.crc32}"
+                )
+        return key if key is not None else received.digest.etag()
+
+    def store(self, grant: auth.UploadGrant, key: str, received: Received) -> dict[str, str]:
+        """Put the object in the grant's bucket. Without an exact-key scope (or with
+        insertOnly) an existing key is 614 unless its content is identical, which Qiniu
+        answers as a success without change."""
+        tenant = grant.tenant
+        etag = received.digest.etag()
+        mime = guess_mime(received.content_type, key, received.filename)
+        put_time = int(round(self.emu.clock.now() * 10_000_000))
+        with self.emu.db.session() as s:
+            row = s.get(QiniuObject, (tenant.qiniu_access_key, tenant.bucket, key))
+            if row is not None and not grant.policy.may_overwrite:
+                if row.hash != etag:
+                    raise QiniuError.FILE_EXISTS(reason=f"{key!r} exists in {tenant.bucket!r} with other content")
+                unchanged = True
+            else:
+                unchanged = False
+                blob_id = self.emu.blobs.commit(s, received.blob)
+                if row is None:
+                    s.add(
+                        QiniuObject(
+                            access_key=tenant.qiniu_access_key,
+                            bucket=tenant.bucket,
+                            key=key,
+                            hash=etag,
+                            md5=received.blob.md5,
+                            fsize=received.blob.size,
+                            mime_type=mime,
+                            put_time=put_time,
+                            blob_id=blob_id,
+                        )
+                    )
+                else:
+                    old_blob = row.blob_id
+                    row.hash, row.md5, row.fsize = etag, received.blob.md5, received.blob.size
+                    row.mime_type, row.put_time, row.blob_id = mime, put_time, blob_id
+                    s.flush()
+                    self.emu.blobs.release(s, old_blob)
+        if unchanged:
+            self.discard(received)
+        return {"hash": etag, "key": key}
+
+    def query_regions(self, access_key: str, bucket: str, host: str) -> dict[str, Any]:
+        """The region answer of Qiniu's ``/v4/query``: the upload and query domains are
+        the emulator's (``host`` = host[:port] of the public base, no scheme)."""
+        owners = [t for t in self.emu.tenants.all("nextjoy") if t.qiniu_access_key == access_key]
+        if not any(t.bucket == bucket for t in owners):
+            raise QiniuError.NO_SUCH_BUCKET(reason=f"no bucket {bucket!r} under access key {access_key!r}")
+        return {
+            "hosts": [
+                {
+                    "region": "z0",
+                    "ttl": QUERY_TTL,
+                    "up": {"domains": [f"{host}{UP_PATH}"], "old": []},
+                    "uc": {"domains": [f"{host}{UC_PATH}"]},
+                    "io": {"domains": []},
+                    "rs": {"domains": []},
+                    "rsf": {"domains": []},
+                    "api": {"domains": []},
+                }
+            ]
+        }
+
+    # -- evidence for tests --------------------------------------------------------
+    def objects(self, bucket: str | None = None) -> list[dict[str, Any]]:
+        q = select(QiniuObject).order_by(QiniuObject.access_key, QiniuObject.bucket, QiniuObject.key)
+        if bucket is not None:
+            q = q.where(QiniuObject.bucket == bucket)
+        with self.emu.db.session() as s:
+            rows = list(s.execute(q).scalars().all())
+        return [{"access_key": r.access_key, "bucket": r.bucket, **self.describe_item(r)} for r in rows]
+
+    def find_object(self, bucket: str, key: str) -> QiniuObject | None:
+        with self.emu.db.session() as s:
+            return s.execute(
+                select(QiniuObject).where(QiniuObject.bucket == bucket, QiniuObject.key == key).limit(1)
+            ).scalar_one_or_none()
+
+    def refreshes(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        q = select(NextJoyRefresh).order_by(NextJoyRefresh.id)
+        if tenant is not None:
+            q = q.where(NextJoyRefresh.tenant == tenant)
+        with self.emu.db.session() as s:
+            rows = list(s.execute(q).scalars().all())
+        return [{"tenant": r.tenant, "kind": r.kind, "entries": json.loads(r.entries), "time": r.at} for r in rows]
+
+
+UP_PATH = "/_qiniu/up"  # the emulated Qiniu upload host (form upload)
+UC_PATH = "/_qiniu/uc"  # the emulated Qiniu region query host (/v4/query, /v3/query)
