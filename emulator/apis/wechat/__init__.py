@@ -1,8 +1,19 @@
-"""WeChat Cloud Base storage. Tenants load now; the routes land with this API's own issue."""
+"""WeChat Cloud Base (微信云开发) storage: access token, upload links and the COS form POST
+they lead to, download links, batch delete."""
 
-from ...core.apis import ApiSpec, vendor_router
+from ...core.apis import ApiSpec
+from . import models  # noqa: F401  (registers the tables)
+from .admin import router as admin_router
+from .routes import router
+from .service import WeChatService
 from .tenant import Tenant
 
-router = vendor_router("wechat")
-
-API = ApiSpec(name="wechat", title="WeChat Cloud Base storage", router=router, tenant_model=Tenant, implemented=False)
+API = ApiSpec(
+    name="wechat",
+    title="WeChat Cloud Base storage",
+    router=router,
+    tenant_model=Tenant,
+    service_factory=WeChatService,
+    admin_router=admin_router,
+    endpoints=lambda base: {"wechat": base},
+)

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from ...core.tenants import TenantModel
 
+
 class Tenant(TenantModel):
     appid: str = Field(min_length=1)
     secret: str = Field(min_length=1)

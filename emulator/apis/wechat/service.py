@@ -1,0 +1,275 @@
+"""WeChat Cloud Base storage on the core: access tokens, upload links and the COS form
+POST they lead to, download links, batch delete. No HTTP types here."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ...core.blobs import BlobTooLarge, StagedBlob
+from . import auth
+from .errors import CosError, WeChatError
+from .models import WeChatFile, WeChatUploadGrant
+from .naming import bucket_of, file_id_of, names_bucket, parse_file_id
+from .tenant import Tenant
+
+if TYPE_CHECKING:
+    from ...core.runtime import Emulator
+
+GRANT_TTL = 900  # the document's authorization spans q-sign-time 1557307130;1557308030
+MAX_BATCH = 50  # getTempFileURL / deleteFile: "一次最多 50 个"
+MAX_AGE_MIN, MAX_AGE_MAX = 1, 86400  # "默认一天且最大不超过一天"
+MAX_KEY_BYTES = 850  # COS object key limit
+MAX_OBJECT_BYTES = 5 * 1024**3  # COS form POST limit
+MISSING_STATUS, MISSING_ERRMSG = -503003, "STORAGE_FILE_NONEXIST"  # cloud errcode: 文件不存在
+OK = {"errcode": 0, "errmsg": "ok"}
+COS_PREFIX = "/_cos"
+DOWNLOAD_PREFIX = "/_tcb"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    file_id: str
+    md5: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Download:
+    row: WeChatFile
+    blob_id: int
+
+
+# -- request fields ---------------------------------------------------------------------
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _fields(body: dict[str, Any], spec: list[tuple[str, Callable[[Any], bool], str]], where: str = "") -> None:
+    """Required fields: every absent one first (40101), then every wrong one (40097).
+    An empty string counts as absent."""
+    for name, _, _ in spec:
+        if body.get(name) is None or body.get(name) == "":
+            raise WeChatError.MISSING_PARAMETER(f"{where}{name} is required")
+    for name, check, what in spec:
+        if not check(body[name]):
+            raise WeChatError.INVALID_ARGS(f"{where}{name} must be {what}, not {type(body[name]).__name__}")
+
+
+def _batch(body: dict[str, Any], name: str) -> list[Any]:
+    items = body[name]
+    if not items:
+        raise WeChatError.INVALID_ARGS(f"{name} is empty")
+    if len(items) > MAX_BATCH:
+        raise WeChatError.INVALID_ARGS(f"{name} has {len(items)} items; at most {MAX_BATCH}")
+    return items
+
+
+class WeChatService:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emu = emulator
+
+    # -- access tokens -------------------------------------------------------------
+    def issue_token(self, grant_type: str | None, appid: str | None, secret: str | None) -> tuple[Tenant, dict[str, Any]]:
+        tenant = auth.check_client(self.emu, grant_type, appid, secret)
+        return tenant, {"access_token": auth.issue_token(self.emu, tenant.appid), "expires_in": auth.TOKEN_TTL}
+
+    def is_tenant(self, appid: str | None) -> bool:
+        return bool(appid) and self.emu.tenants.get("wechat", appid) is not None
+
+    def authenticate(self, token: str | None) -> Tenant:
+        return auth.authenticate(self.emu, token)
+
+    @staticmethod
+    def check_env(tenant: Tenant, env: str) -> None:
+        if not tenant.envs:
+            raise WeChatError.CLOUD_NOT_OPEN(reason=f"appid {tenant.appid} has no cloud environment")
+        if env not in tenant.envs:
+            raise WeChatError.ENV_NOT_FOUND(f"env {env!r}", reason=f"appid {tenant.appid} has no environment {env!r}")
+
+    # -- uploadfile ----------------------------------------------------------------
+    def upload_link(self, tenant: Tenant, body: dict[str, Any], base: str) -> dict[str, Any]:
+        _fields(body, [("env", _is_str, "a string"), ("path", _is_str, "a string")])
+        env, path = body["env"], body["path"]
+        self.check_env(tenant, env)
+        self._check_path(path)
+        now = self.emu.clock.now()
+        bucket = bucket_of(tenant.appid, env)
+        start, end = math.floor(now), math.floor(now) + GRANT_TTL
+        grant = WeChatUploadGrant(
+            token=self.emu.ids.token(192),
+            appid=tenant.appid,
+            env=env,
+            bucket=bucket,
+            key=path,
+            authorization=(
+                f"q-sign-algorithm=sha1&q-ak=AKID{self.emu.ids.token(48)}&q-sign-time={start};{end}"
+                f"&q-key-time={start};{end}&q-header-list=&q-url-param-list=&q-signature={self.emu.ids.hex(20)}"
+            ),
+            cos_file_id=base64.b64encode(self.emu.ids.bytes(120)).decode(),
+            expires_at=now + GRANT_TTL,
+        )
+        with self.emu.db.session() as s:
+            s.execute(delete(WeChatUploadGrant).where(WeChatUploadGrant.expires_at <= now - auth.KEEP))
+            s.add(grant)
+        return {
+            **OK,
+            "url": f"{base}{COS_PREFIX}/{bucket}/{quote(path, safe='/')}",
+            "token": grant.token,
+            "authorization": grant.authorization,
+            "file_id": file_id_of(env, bucket, path),
+            "cos_file_id": grant.cos_file_id,
+        }
+
+    @staticmethod
+    def _check_path(path: str) -> None:
+        problem = None
+        if path.startswith("/"):
+            problem = "it starts with '/'"
+        elif len(path.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            problem = f"it is longer than {MAX_KEY_BYTES} bytes"
+        elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            problem = "it contains control characters"
+        if problem:
+            raise WeChatError.INVALID_PARAMETERS("cloud path is invalid", reason=f"path {path!r}: {problem}")
+
+    # -- the COS form POST ---------------------------------------------------------
+    def bucket_owner(self, bucket: str) -> tuple[Tenant, str]:
+        for tenant in self.emu.tenants.all("wechat"):
+            for env in tenant.envs:
+                if bucket_of(tenant.appid, env) == bucket:
+                    return tenant, env
+        raise CosError.NO_SUCH_BUCKET(reason=f"no app environment has bucket {bucket!r}")
+
+    async def stage(self, chunks: AsyncIterator[bytes]) -> StagedBlob:
+        try:
+            return await self.emu.blobs.stage(chunks, max_size=MAX_OBJECT_BYTES)
+        except BlobTooLarge:
+            raise CosError.ENTITY_TOO_LARGE(reason=f"object larger than {MAX_OBJECT_BYTES} bytes") from None
+
+    def discard(self, staged: StagedBlob) -> None:
+        self.emu.blobs.discard(staged)
+
+    def store(self, bucket: str, fields: dict[str, str], staged: StagedBlob | None,
+              content_type: str | None) -> StoredObject:
+        """Verify the form's credentials, then keep the object (the same key overwrites).
+        Raises before anything is kept; the caller discards ``staged`` then."""
+        if not fields.get("key"):
+            raise CosError.INVALID_ARGUMENT("the key field is missing", reason="no key field")
+        now = self.emu.clock.now()
+        with self.emu.db.session() as s:
+            grant = auth.check_upload(s, now, bucket, fields)
+            if staged is None:
+                raise CosError.INVALID_ARGUMENT("the file field is missing", reason="no file field")
+            blob_id = self.emu.blobs.commit(s, staged)
+            row = self._row(s, bucket, grant.key)
+            values = {"cos_file_id": grant.cos_file_id, "content_type": content_type or "application/octet-stream",
+                      "size": staged.size, "md5": staged.md5, "created_at": now, "blob_id": blob_id}
+            if row is None:
+                s.add(WeChatFile(appid=grant.appid, env=grant.env, bucket=bucket, key=grant.key, **values))
+            else:
+                old = row.blob_id
+                for name, value in values.items():
+                    setattr(row, name, value)
+                s.flush()
+                self.emu.blobs.release(s, old)
+        return StoredObject(grant.key, file_id_of(grant.env, bucket, grant.key), staged.md5, staged.size)
+
+    @staticmethod
+    def _row(s: Session, bucket: str, key: str) -> WeChatFile | None:
+        return s.execute(select(WeChatFile).where(WeChatFile.bucket == bucket, WeChatFile.key == key)).scalar_one_or_none()
+
+    # -- batchdownloadfile ---------------------------------------------------------
+    def download_links(self, tenant: Tenant, body: dict[str, Any], base: str) -> dict[str, Any]:
+        _fields(body, [("env", _is_str, "a string"), ("file_list", lambda v: isinstance(v, list), "an array")])
+        entries = _batch(body, "file_list")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise WeChatError.INVALID_ARGS(f"file_list[{i}] must be an object")
+            _fields(entry, [("fileid", _is_str, "a string"), ("max_age", _is_int, "an integer")], f"file_list[{i}].")
+            if not MAX_AGE_MIN <= entry["max_age"] <= MAX_AGE_MAX:
+                raise WeChatError.INVALID_ARGS(
+                    f"file_list[{i}].max_age must be within [{MAX_AGE_MIN}, {MAX_AGE_MAX}] seconds")
+        env = body["env"]
+        self.check_env(tenant, env)
+        now = math.floor(self.emu.clock.now())
+        out = []
+        with self.emu.db.session() as s:
+            for entry in entries:
+                row = self._find(s, tenant.appid, env, entry["fileid"])
+                if row is None:
+                    out.append({"fileid": entry["fileid"], "download_url": "", "status": MISSING_STATUS,
+                                "errmsg": MISSING_ERRMSG})
+                    continue
+                t = now + entry["max_age"]
+                sign = auth.download_sign(tenant.secret, row.bucket, row.key, t)
+                url = f"{base}{DOWNLOAD_PREFIX}/{row.bucket}/{quote(row.key, safe='/')}?sign={sign}&t={t}"
+                out.append({"fileid": entry["fileid"], "download_url": url, "status": 0, "errmsg": "ok"})
+        return {**OK, "file_list": out}
+
+    def _find(self, s: Session, appid: str, env: str, file_id: str) -> WeChatFile | None:
+        ref = parse_file_id(file_id)
+        if ref is None or not names_bucket(ref, appid, env):
+            return None
+        return self._row(s, bucket_of(appid, env), ref.key)
+
+    def open_download(self, tenant: Tenant, bucket: str, key: str, sign: str | None, t: str | None) -> Download:
+        auth.check_download(self.emu.clock.now(), tenant, bucket, key, sign, t)
+        with self.emu.db.session() as s:
+            row = self._row(s, bucket, key)
+        if row is None:
+            raise CosError.NO_SUCH_KEY(reason=f"no object {key!r} in bucket {bucket}")
+        return Download(row, row.blob_id)
+
+    def read(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
+        return self.emu.blobs.read(blob_id, start, end)
+
+    # -- batchdeletefile -----------------------------------------------------------
+    def delete_files(self, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+        _fields(body, [("env", _is_str, "a string"), ("fileid_list", lambda v: isinstance(v, list), "an array")])
+        ids = _batch(body, "fileid_list")
+        for i, file_id in enumerate(ids):
+            if not _is_str(file_id):
+                raise WeChatError.INVALID_ARGS(f"fileid_list[{i}] must be a string")
+        env = body["env"]
+        self.check_env(tenant, env)
+        out = []
+        with self.emu.db.session() as s:
+            for file_id in ids:
+                row = self._find(s, tenant.appid, env, file_id)
+                if row is None:
+                    out.append({"fileid": file_id, "status": MISSING_STATUS, "errmsg": MISSING_ERRMSG})
+                    continue
+                s.delete(row)
+                s.flush()
+                self.emu.blobs.release(s, row.blob_id)
+                out.append({"fileid": file_id, "status": 0, "errmsg": "ok"})
+        return {**OK, "delete_list": out}
+
+    # -- evidence for tests --------------------------------------------------------
+    def files(self, appid: str | None = None, env: str | None = None) -> list[dict[str, Any]]:
+        q = select(WeChatFile).order_by(WeChatFile.appid, WeChatFile.env, WeChatFile.key)
+        if appid is not None:
+            q = q.where(WeChatFile.appid == appid)
+        if env is not None:
+            q = q.where(WeChatFile.env == env)
+        with self.emu.db.session() as s:
+            rows = s.execute(q).scalars().all()
+        return [
+            {"appid": r.appid, "env": r.env, "bucket": r.bucket, "key": r.key,
+             "file_id": file_id_of(r.env, r.bucket, r.key), "size": r.size, "md5": r.md5,
+             "content_type": r.content_type, "created_at": r.created_at}
+            for r in rows
+        ]
