@@ -1,8 +1,19 @@
-"""Antelope object storage (ADFS). Tenants load now; the routes land with this API's own issue."""
+"""Antelope object storage (羚羊云 ADFS): token-signed uploads (upload2), event uploads
+(upload3) and their feed (/v2/events), downloads and object queries."""
 
-from ...core.apis import ApiSpec, vendor_router
+from ...core.apis import ApiSpec
+from . import models  # noqa: F401  (registers the tables)
+from .admin import router as admin_router
+from .routes import router
+from .service import AntelopeService
 from .tenant import Tenant
 
-router = vendor_router("antelope")
-
-API = ApiSpec(name="antelope", title="Antelope object storage (ADFS)", router=router, tenant_model=Tenant, implemented=False)
+API = ApiSpec(
+    name="antelope",
+    title="Antelope object storage (ADFS)",
+    router=router,
+    tenant_model=Tenant,
+    service_factory=AntelopeService,
+    admin_router=admin_router,
+    endpoints=lambda base: {"antelope": base},
+)

@@ -1,0 +1,59 @@
+"""Under /_emulator/antelope: mint access_tokens, and evidence for tests (objects, events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .auth import UINT32_MAX
+from .service import AntelopeService
+
+router = APIRouter(tags=["admin: antelope"])
+
+
+def _service(request: Request) -> AntelopeService:
+    return request.app.state.emulator.service("antelope")
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str | None = None  # default: the first antelope tenant
+    cid: int = Field(ge=0, le=UINT32_MAX)
+    control: int = Field(0, ge=0, le=UINT32_MAX)
+    expire: int | None = Field(None, ge=0, le=UINT32_MAX)  # unix seconds
+    ttl: int | None = Field(None, ge=0)  # seconds from the emulator clock's now; default one day
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> TokenRequest:
+        if self.expire is not None and self.ttl is not None:
+            raise ValueError("give expire or ttl, not both")
+        return self
+
+
+@router.post("/tokens")
+async def mint(body: TokenRequest, request: Request) -> JSONResponse:
+    """An access_token for ``cid`` signed with the app's app_key:
+    ``{"access_token", "app_id", "cid", "control", "expire"}``."""
+    try:
+        answer = _service(request).mint(body.app_id, body.cid, body.control, body.expire, body.ttl)
+    except LookupError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(answer)
+
+
+@router.get("/objects")
+async def objects(request: Request, app_id: str | None = None) -> list[dict[str, Any]]:
+    """Every unexpired object (of one app if given), in obj_id order, with its expiry instant."""
+    return _service(request).all_objects(app_id)
+
+
+@router.get("/events")
+async def events(request: Request, app_id: str | None = None, channel_id: int | None = None) -> list[dict[str, Any]]:
+    """Every event appended to the channels (of one app / channel if given), with its offset."""
+    return _service(request).all_events(app_id, channel_id)
