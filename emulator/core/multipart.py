@@ -178,5 +178,11 @@ class MultipartReader:
 
 
 async def drain_body(body: AsyncIterator[bytes]) -> None:
-    async for _ in body:
+    """Read (and drop) what the client is still sending, so it receives the error answer
+    it is owed. A client that has gone away, or a stream already finished, is no error:
+    the answer stands either way."""
+    try:
+        async for _ in body:
+            pass
+    except Exception:  # noqa: BLE001 - ClientDisconnect, "stream consumed", ...
         pass

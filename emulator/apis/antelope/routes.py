@@ -63,13 +63,6 @@ def _header(request: Request, name: str) -> str | None:
         return value
 
 
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    """Read what the client is still sending so it receives the error answer."""
-    try:
-        await drain_body(body)
-    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
-        pass
-
 
 # -- upload2 --------------------------------------------------------------------------------
 @router.post("/upload2")
@@ -117,7 +110,7 @@ async def upload2(request: Request) -> Response:
     except VendorError:
         if received is not None:
             service.discard(received)
-        await _drain(body)
+        await drain_body(body)
         raise
     return JSONResponse(result)
 
@@ -157,7 +150,7 @@ async def upload3(request: Request) -> Response:
     except VendorError:
         for got in received.values():
             service.discard(got)
-        await _drain(body)
+        await drain_body(body)
         raise
     return Response(status_code=200)
 

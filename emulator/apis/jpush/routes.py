@@ -88,17 +88,10 @@ async def upload_file(file_type: str, request: Request) -> Response:
             _service(request).discard(received)
         if headers is not None:
             err.extra.setdefault("headers", headers)
-        await _drain(body)
+        await drain_body(body)
         raise
     return JSONResponse(result, headers=headers)
 
-
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    """Read what the client is still sending so it receives the error answer."""
-    try:
-        await drain_body(body)
-    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
-        pass
 
 
 @router.get("/v3/files")

@@ -31,13 +31,6 @@ def _service(request: Request) -> NextJoyService:
     return request.app.state.emulator.service("nextjoy")
 
 
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    """Read what the client is still sending so it receives the error answer."""
-    try:
-        await drain_body(body)
-    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
-        pass
-
 
 # -- NextJoy ------------------------------------------------------------------------------
 
@@ -118,7 +111,7 @@ async def _admit(request: Request, *names: str) -> tuple[NextJoyService, Tenant,
     try:
         params = await read_params(request, body)
     except VendorError:
-        await _drain(body)
+        await drain_body(body)
         raise
     service = _service(request)
     tenant = service.authenticate(params)
@@ -222,7 +215,7 @@ async def form_upload(request: Request) -> Response:
     except VendorError:
         if received is not None:
             service.discard(received)
-        await _drain(body)
+        await drain_body(body)
         raise
     return JSONResponse(result, headers=headers)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -61,13 +61,6 @@ def _base(request: Request) -> str:
     return public_base(request, request.app.state.emulator.settings.public_url)
 
 
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    """Read what the client is still sending so it receives the error answer."""
-    try:
-        await drain_body(body)
-    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
-        pass
-
 
 # -- access token ---------------------------------------------------------------------
 @router.api_route("/cgi-bin/token", methods=TCB_METHODS)
@@ -99,7 +92,7 @@ async def _admit(request: Request) -> tuple[WeChatService, Tenant, dict[str, Any
             if len(raw) > MAX_JSON_BODY:
                 raise WeChatError.BAD_BODY(f"body larger than {MAX_JSON_BODY} bytes")
     except VendorError:
-        await _drain(body)
+        await drain_body(body)
         raise
     if not raw:
         raise WeChatError.EMPTY_BODY(reason="no body")
@@ -176,7 +169,7 @@ async def cos_post(bucket: str, request: Request, path: str = "") -> Response:
             service.discard(staged)
         if isinstance(err, VendorError):
             err.extra.setdefault("resource", f"{bucket}/{fields.get('key', path)}")
-        await _drain(body)
+        await drain_body(body)
         raise
     url = f"{_base(request)}{COS_PREFIX}/{bucket}/{quote(stored.key, safe='/')}"
     return Response(status_code=204, headers={"ETag": f'"{stored.md5}"', "Location": url})
