@@ -46,3 +46,16 @@ def test_first_call_answers_a_file_id(tmp_path):
         assert '"path":"/v3/files/alias"' in follow.stdout
     finally:
         server.stop()
+
+
+def test_pan123_curl_walkthrough_uploads_and_downloads_back(tmp_path):
+    assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
+    [walk] = blocks_after("## 123pan: the six-step upload with curl")
+    server = start_server(tmp_path)
+    try:
+        script = "set -e\n" + walk.replace("http://127.0.0.1:8080", server.url)
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert "downloaded bytes are identical" in out.stdout, out
+        assert '"partNumber"' in out.stdout  # list_upload_parts showed the three slices
+    finally:
+        server.stop()

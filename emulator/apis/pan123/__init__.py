@@ -1,8 +1,20 @@
-"""123pan open platform (image hosting). Tenants load now; the routes land with this API's own issue."""
+"""123pan (123云盘) open platform: access token, image hosting (图床) folders, the six-step
+presigned-PUT slice upload with 秒传, detail, list, delete and download links, and the
+cloud-disk upload flow of the document's PHP demo."""
 
-from ...core.apis import ApiSpec, vendor_router
+from ...core.apis import ApiSpec
+from . import models  # noqa: F401  (registers the tables)
+from .admin import router as admin_router
+from .routes import router
+from .service import Pan123Service
 from .tenant import Tenant
 
-router = vendor_router("pan123")
-
-API = ApiSpec(name="pan123", title="123pan open platform (image hosting)", router=router, tenant_model=Tenant, implemented=False)
+API = ApiSpec(
+    name="pan123",
+    title="123pan open platform (image hosting)",
+    router=router,
+    tenant_model=Tenant,
+    service_factory=Pan123Service,
+    admin_router=admin_router,
+    endpoints=lambda base: {"pan123": base},
+)

@@ -1,0 +1,39 @@
+"""123pan error codes as data: (code, HTTP status, message).
+
+The JSON API answers every business error on HTTP 200 inside its envelope (the document's
+PHP demo and the public SDKs read ``code`` from the body and never look at the status).
+The presigned storage host answers S3-style XML errors with their HTTP status.
+"""
+
+from ...core.errors import ErrorTable
+
+
+class Pan123Error(ErrorTable, api="pan123"):
+    # The document's 常用code码 table.
+    INVALID_TOKEN = (401, 200, "access_token无效")
+    TOO_FREQUENT = (429, 200, "请求太频繁")
+    # Not in the document: the codes the real service answers (see docs/fidelity-pan123.md).
+    FAILED = (1, 200, "参数错误")  # any refused request: the message names the rule
+    NOT_FOUND = (5066, 200, "文件不存在")
+    INTERNAL = (500, 200, "服务器内部错误")
+
+
+class S3Error(ErrorTable, api="pan123"):
+    ACCESS_DENIED = ("AccessDenied", 403, "Access Denied")
+    EXPIRED = ("AccessDenied", 403, "Request has expired")
+    SIGNATURE = (
+        "SignatureDoesNotMatch",
+        403,
+        ("The request signature we calculated does not match the signature you provided. "
+         "Check your key and signing method."),
+    )
+    NO_SUCH_UPLOAD = (
+        "NoSuchUpload",
+        404,
+        ("The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
+         "aborted or completed."),
+    )
+    NO_SUCH_KEY = ("NoSuchKey", 404, "The specified key does not exist.")
+    TOO_LARGE = ("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size")
+    BAD_RANGE = ("InvalidRange", 416, "The requested range is not satisfiable")
+    INTERNAL = ("InternalError", 500, "We encountered an internal error. Please try again.")

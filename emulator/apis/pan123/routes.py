@@ -1,0 +1,279 @@
+"""123pan over HTTP: the open-platform JSON API (envelope ``{code, message, data, x-traceID}``
+on HTTP 200), plus what the real service hosts elsewhere: the presigned-PUT storage host
+(S3-style XML errors) and the download links of image-hosting files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from xml.sax.saxutils import escape
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ...core import journal
+from ...core.apis import vendor_router
+from ...core.errors import VendorError
+from ...core.multipart import drain_body
+from ...core.urls import public_base
+from . import auth
+from .errors import Pan123Error, S3Error
+from .service import DISK, DOWNLOAD_PREFIX, OSS, S3_PREFIX, SELF_PREFIX, Pan123Service
+from .tenant import Tenant
+from .wire import MAX_BODY, Params
+
+TRACE_SUFFIX = "_kong-db-emulator"
+
+
+def _trace() -> str:
+    return str(journal.info().extra.get("x-traceID", ""))
+
+
+def render(err: VendorError) -> Response:
+    return JSONResponse({"code": err.spec.code, "message": err.message, "data": None, "x-traceID": _trace()},
+                        status_code=err.spec.http_status)
+
+
+def render_xml(err: VendorError) -> Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
+        f"<Code>{escape(str(err.spec.code))}</Code><Message>{escape(err.message)}</Message>"
+        f"<RequestId>{escape(_trace())}</RequestId></Error>"
+    )
+    headers = err.extra.get("headers")
+    return Response(body, status_code=err.spec.http_status, media_type="application/xml", headers=headers)
+
+
+router = vendor_router("pan123", render, internal=Pan123Error.INTERNAL, invalid=Pan123Error.FAILED)
+storage_router = vendor_router("pan123", render_xml, internal=S3Error.INTERNAL, invalid=S3Error.ACCESS_DENIED)
+
+
+def _service(request: Request) -> Pan123Service:
+    return request.app.state.emulator.service("pan123")
+
+
+def _begin(request: Request) -> Pan123Service:
+    """Every request gets a fresh trace id (answered in the envelope, kept in the journal)."""
+    service = _service(request)
+    journal.info().extra["x-traceID"] = service.emu.ids.uuid4() + TRACE_SUFFIX
+    return service
+
+
+def ok(data: Any) -> JSONResponse:
+    journal.info().code = 0
+    return JSONResponse({"code": 0, "message": "ok", "data": data, "x-traceID": _trace()})
+
+
+def _base(request: Request) -> str:
+    return public_base(request, request.app.state.emulator.settings.public_url)
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    try:
+        await drain_body(body)
+    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
+        pass
+
+
+async def _body(request: Request) -> Params:
+    stream = request.stream()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > MAX_BODY:
+            await _drain(stream)
+            raise Pan123Error.FAILED(f"请求体超过{MAX_BODY}字节", reason="body too large")
+        chunks.append(chunk)
+    return Params.parse(b"".join(chunks), request.headers.get("content-type"))
+
+
+async def _call(request: Request) -> tuple[Pan123Service, Tenant, Params]:
+    """Platform header → access token → the endpoint's QPS → body, in that order."""
+    service = _begin(request)
+    auth.check_platform(request.headers.get("platform"))
+    tenant = service.authenticate(request.headers.get("authorization"))
+    journal.info().tenant = tenant.client_id
+    service.hit_limit(tenant.client_id, request.url.path)
+    return service, tenant, await _body(request)
+
+
+# -- access token -------------------------------------------------------------------------
+@router.post("/api/v1/access_token")
+async def access_token(request: Request) -> Response:
+    service = _begin(request)
+    auth.check_platform(request.headers.get("platform"))
+    params = await _body(request)
+    client_id = params.string("clientID")
+    journal.info().tenant = client_id
+    client_secret = params.string("clientSecret")
+    service.hit_limit(client_id, request.url.path)
+    return ok(service.issue_token(client_id, client_secret))
+
+
+# -- image hosting --------------------------------------------------------------------------
+@router.post("/upload/v1/oss/file/mkdir")
+async def oss_mkdir(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.mkdir(tenant, p.strings("name", allow_single=True), p.ident("parentID"), p.integer("type")))
+
+
+@router.post("/upload/v1/oss/file/create")
+async def oss_create(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.create(tenant, OSS, p.ident("parentFileID"), p.string("filename"), p.string("etag"),
+                             p.integer("size"), type_=p.integer("type")))
+
+
+@router.post("/upload/v1/oss/file/get_upload_url")
+async def oss_upload_url(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.upload_url(tenant, OSS, p.string("preuploadID"), p.integer("sliceNo"), _base(request)))
+
+
+@router.post("/upload/v1/oss/file/list_upload_parts")
+async def oss_list_parts(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.list_parts(tenant, OSS, p.string("preuploadID")))
+
+
+@router.post("/upload/v1/oss/file/upload_complete")
+async def oss_complete(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.complete(tenant, OSS, p.string("preuploadID")))
+
+
+@router.post("/upload/v1/oss/file/upload_async_result")
+async def oss_async_result(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(await service.async_result(tenant, OSS, p.string("preuploadID")))
+
+
+@router.post("/api/v1/oss/file/delete")
+async def oss_delete(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    service.delete(tenant, p.strings("fileIDs"))
+    return ok(None)
+
+
+@router.get("/api/v1/oss/file/detail")
+async def oss_detail(request: Request) -> Response:
+    """``fileID`` from the query string; the document's own curl example sends it as a body."""
+    service, tenant, p = await _call(request)
+    query = Params.of_query(list(request.query_params.multi_items()))
+    file_id = query.string("fileID") if query.has("fileID") else p.ident("fileID")
+    return ok(service.detail(tenant, file_id, _base(request)))
+
+
+@router.post("/api/v1/oss/file/list")
+async def oss_list(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.list(
+        tenant, p.ident("parentFileId", required=False), p.integer("limit"),
+        p.integer("startTime", required=False), p.integer("endTime", required=False),
+        p.ident("lastFileId", required=False), p.integer("type"), _base(request),
+    ))
+
+
+# -- cloud disk upload (the flow of the document's PHP demo) -----------------------------------
+@router.post("/upload/v1/file/create")
+async def disk_create(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.create(tenant, DISK, p.ident("parentFileID"), p.string("filename"), p.string("etag"),
+                             p.integer("size"), p.integer("duplicate", required=False, default=0) or 0))
+
+
+@router.post("/upload/v1/file/get_upload_url")
+async def disk_upload_url(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.upload_url(tenant, DISK, p.string("preuploadID"), p.integer("sliceNo"), _base(request)))
+
+
+@router.post("/upload/v1/file/list_upload_parts")
+async def disk_list_parts(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.list_parts(tenant, DISK, p.string("preuploadID")))
+
+
+@router.post("/upload/v1/file/upload_complete")
+async def disk_complete(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(service.complete(tenant, DISK, p.string("preuploadID")))
+
+
+@router.post("/upload/v1/file/upload_async_result")
+async def disk_async_result(request: Request) -> Response:
+    service, tenant, p = await _call(request)
+    return ok(await service.async_result(tenant, DISK, p.string("preuploadID")))
+
+
+# -- storage host: presigned PUT of one slice ---------------------------------------------------
+@storage_router.put(S3_PREFIX + "/{key:path}")
+async def put_slice(key: str, request: Request) -> Response:
+    service = _begin(request)
+    body = request.stream()
+    raw_query = request.scope.get("query_string", b"").decode("latin-1")
+    path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+    upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
+    try:
+        journal.info().tenant = service.slice_tenant(upload_id).client_id
+        part_no, limit = service.slice_target(upload_id, "PUT", path, raw_query, request.headers.get("host", ""))
+        md5 = await service.receive_slice(upload_id, part_no, limit, body)
+    except VendorError:
+        await _drain(body)
+        raise
+    return Response(status_code=200, headers={"ETag": f'"{md5}"'})
+
+
+# -- download links -------------------------------------------------------------------------------
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=`` range as [start, end); None for the whole object. Raises 416."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                raise S3Error.BAD_RANGE(headers={"Content-Range": f"bytes */{size}"}, reason=f"range {header}")
+            return max(0, size - n), size
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start >= size or end <= start:
+        raise S3Error.BAD_RANGE(headers={"Content-Range": f"bytes */{size}"}, reason=f"range {header} of {size}")
+    return start, min(end, size)
+
+
+async def _download(uid: str, name: str, request: Request) -> Response:
+    service = _begin(request)
+    dl = service.download(uid, name)
+    rng = _range(request.headers.get("range"), dl.size)
+    start, end = rng if rng else (0, dl.size)
+    headers = {
+        "Content-Type": service.content_type(dl.name),
+        "Content-Length": str(end - start),
+        "ETag": f'"{dl.etag}"',
+        "Accept-Ranges": "bytes",
+    }
+    status = 200
+    if rng:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{dl.size}"
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(service.stream(dl, start, end), status_code=status, headers=headers)
+
+
+@storage_router.api_route(DOWNLOAD_PREFIX + "/{uid}/{name}", methods=["GET", "HEAD"])
+async def download(uid: str, name: str, request: Request) -> Response:
+    return await _download(uid, name, request)
+
+
+@storage_router.api_route(SELF_PREFIX + "/{uid}/{name}", methods=["GET", "HEAD"])
+async def download_self(uid: str, name: str, request: Request) -> Response:
+    return await _download(uid, name, request)
+
+
+router.include_router(storage_router)

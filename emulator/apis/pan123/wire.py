@@ -1,0 +1,125 @@
+"""Request bodies as the real gateway reads them: JSON objects, and form-encoded bodies even
+when labelled ``application/json`` (the document's PHP demo sends ``http_build_query``).
+A body that starts with ``{`` is JSON whatever its label (``curl -d`` labels it a form).
+Field names match case-insensitively, as Go's JSON decoding does on the real service."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .errors import Pan123Error
+
+MAX_BODY = 1024 * 1024
+_MISSING = object()
+_INDEXED = re.compile(r"^(.+?)\[(\d*)\]$")
+
+
+class Params:
+    def __init__(self, data: dict[str, Any], form: bool) -> None:
+        self.data = data
+        self.form = form
+        self._folded = {k.lower(): v for k, v in reversed(list(data.items()))}
+
+    # -- parsing -------------------------------------------------------------------
+    @classmethod
+    def parse(cls, raw: bytes, content_type: str | None) -> Params:
+        if len(raw) > MAX_BODY:
+            raise Pan123Error.FAILED(f"请求体超过{MAX_BODY}字节", reason="body too large")
+        text = raw.decode("utf-8", errors="replace").strip()
+        is_form = (content_type or "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+        if not text:
+            return cls({}, form=is_form)
+        if text[0] in "{[":  # JSON whatever the label (curl -d sends a form Content-Type)
+            try:
+                data = json.loads(text)
+            except ValueError:
+                if is_form:
+                    return cls(_form(text), form=True)
+                raise Pan123Error.FAILED("请求体不是合法的JSON", reason="body is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise Pan123Error.FAILED("请求体必须是JSON对象", reason="JSON body is not an object")
+            return cls(data, form=False)
+        return cls(_form(text), form=True)
+
+    @classmethod
+    def of_query(cls, pairs: list[tuple[str, str]]) -> Params:
+        return cls(dict(pairs), form=True)
+
+    # -- fields --------------------------------------------------------------------
+    def raw(self, name: str) -> Any:
+        if name in self.data:
+            return self.data[name]
+        return self._folded.get(name.lower(), _MISSING)
+
+    def has(self, name: str) -> bool:
+        value = self.raw(name)
+        return value is not _MISSING and value is not None
+
+    def string(self, name: str, *, required: bool = True, default: str = "") -> str:
+        value = self.raw(name)
+        if value is _MISSING or value is None:
+            if required:
+                raise Pan123Error.FAILED(f"{name}不能为空", reason=f"{name} missing")
+            return default
+        if isinstance(value, str):
+            return value
+        raise Pan123Error.FAILED(f"{name}必须是字符串", reason=f"{name} is {type(value).__name__}")
+
+    def ident(self, name: str, *, required: bool = True, default: str = "") -> str:
+        """An id that clients send as a string or a number (the cloud disk's ids are numbers)."""
+        value = self.raw(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return self.string(name, required=required, default=default)
+
+    def integer(self, name: str, *, required: bool = True, default: int | None = None) -> int | None:
+        value = self.raw(name)
+        if value is _MISSING or value is None or (self.form and value == ""):
+            if required:
+                raise Pan123Error.FAILED(f"{name}不能为空", reason=f"{name} missing")
+            return default
+        if isinstance(value, bool):
+            raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is a boolean")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if self.form and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            return int(value)
+        raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is {value!r}")
+
+    def strings(self, name: str, *, allow_single: bool = False) -> list[str]:
+        value = self.raw(name)
+        if value is _MISSING or value is None:
+            raise Pan123Error.FAILED(f"{name}不能为空", reason=f"{name} missing")
+        if isinstance(value, str) and (allow_single or self.form):
+            return [value]
+        if isinstance(value, list):
+            out = []
+            for item in value:
+                if isinstance(item, int) and not isinstance(item, bool):
+                    item = str(item)
+                if not isinstance(item, str):
+                    raise Pan123Error.FAILED(f"{name}的元素必须是字符串", reason=f"{name} holds {item!r}")
+                out.append(item)
+            return out
+        raise Pan123Error.FAILED(f"{name}必须是数组", reason=f"{name} is {type(value).__name__}")
+
+
+def _form(text: str) -> dict[str, Any]:
+    """``a=1&b[0]=x&b[1]=y`` / ``b[]=x`` -> ``{"a": "1", "b": ["x", "y"]}`` (PHP's array syntax)."""
+    out: dict[str, Any] = {}
+    indexed: dict[str, list[tuple[int, int, str]]] = {}
+    for n, (key, value) in enumerate(parse_qsl(text, keep_blank_values=True)):
+        m = _INDEXED.match(key)
+        if m:
+            idx = int(m.group(2)) if m.group(2) else n
+            indexed.setdefault(m.group(1), []).append((idx, n, value))
+        elif key not in out:
+            out[key] = value
+    for key, items in indexed.items():
+        out.setdefault(key, [v for _, _, v in sorted(items)])
+    return out
