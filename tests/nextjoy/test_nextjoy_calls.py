@@ -127,6 +127,18 @@ def test_listing_pages_by_1000_with_a_prefix_and_a_marker(emu, nj):
     assert everything == sorted(inside + outside)
 
 
+def test_exactly_1000_items_is_one_page_with_an_empty_marker(emu, nj):
+    keys = [f"k{i:04d}" for i in range(1000)]
+    seed(emu, keys)
+    data = nj.listing("", "")["data"]
+    assert [i["key"] for i in data["data"]] == keys and data["marker"] == ""
+    seed(emu, ["k1000"])
+    data = nj.listing("", "")["data"]
+    assert len(data["data"]) == 1000 and data["marker"]
+    rest = nj.listing(data["marker"], "")["data"]
+    assert [i["key"] for i in rest["data"]] == ["k1000"] and rest["marker"] == ""
+
+
 def test_listing_items_have_qiniu_shape(client, nj, frozen):
     nj.put("docs/readme.txt", b"hello")
     item = nj.listing("", "docs/")["data"]["data"][0]

@@ -137,10 +137,17 @@ def test_no_token_is_401_token_not_specified(client, nj):
     assert state(client) == before
 
 
-@pytest.mark.parametrize("token", ["", "abc", "a:b", "a:b:c:d", "test-qiniu-access-key::eyJ9"])
+@pytest.mark.parametrize("token, message", [("", "token not specified"), ("  ", "token not specified")])
+def test_empty_token_is_401_token_not_specified(client, nj, token, message):
+    before = state(client)
+    assert error(nj.upload(token, "k", b"1")) == (401, message)
+    assert state(client) == before
+
+
+@pytest.mark.parametrize("token", ["abc", "a:b", "a:b:c:d", "test-qiniu-access-key::eyJ9"])
 def test_malformed_token_is_401_bad_token(client, nj, token):
     before = state(client)
-    assert error(nj.upload(token, "k", b"1")) in {(401, "bad token"), (401, "token not specified")}
+    assert error(nj.upload(token, "k", b"1")) == (401, "bad token")
     assert state(client) == before
 
 
@@ -347,3 +354,39 @@ def test_health_names_the_qiniu_upload_url(client):
 def test_md5_of_stored_object_is_recorded(client, nj):
     nj.upload(nj.token(), "k", b"abc")
     assert client.get("/_emulator/nextjoy/objects").json()[0]["md5"] == hashlib.md5(b"abc").hexdigest()
+
+
+def pending_blobs(emu) -> int:
+    from sqlalchemy import func, select
+
+    from emulator.core.blobs import Blob
+
+    with emu.db.session() as s:
+        return s.execute(select(func.count()).select_from(Blob).where(Blob.state == "pending")).scalar_one()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {f"x:v{i}": "v" * (60 << 10) for i in range(20)},  # 1.2 MiB of fields, each under 64 KiB
+        {f"x:v{i}": "1" for i in range(300)},  # more fields than any client sends
+    ],
+)
+def test_form_fields_are_not_buffered_without_bound(client, nj, emu, fields):
+    before = state(client)
+    r = nj.upload(nj.token(), "k", b"1", **fields)
+    assert error(r) == (400, "invalid argument")
+    assert state(client) == before and pending_blobs(emu) == 0
+    assert nj.upload(nj.token(), "k", b"1", **dict(list(fields.items())[:10])).status_code == 200
+
+
+def test_an_unexpected_error_is_599_and_the_staged_bytes_are_discarded(client, nj, emu, monkeypatch):
+    from emulator.apis.nextjoy.service import NextJoyService
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.setattr(NextJoyService, "store", boom)
+    before = state(client)
+    assert error(nj.upload(nj.token(), "k", b"some bytes")) == (599, "server error")
+    assert state(client) == before and pending_blobs(emu) == 0

@@ -218,3 +218,24 @@ def test_every_call_checks_the_sign(client, frozen):
     ):
         r = client.post(f"/upload_token/{name}", data={**BASE, "sign": "0" * 32})
         assert body_of(r)["status"] == 18007, name
+
+
+def test_multipart_body_over_4_mib_in_all_is_18007_even_when_each_part_is_smaller(client, nj, frozen):
+    # Each part is under the 4 MiB cap, the body is not: the cap is on the whole body.
+    params = nj.params(pad1="a" * (3 << 20), pad2="b" * (3 << 20))
+    r = client.post("/upload_token/get", files={k: (None, v) for k, v in params.items()})
+    assert body_of(r) == {"status": 18007, "message": "获取uploadToken请求校验失败", "data": {}}
+    assert "exceeds" in last_journal(client)["reason"]
+    small = nj.params(pad1="a" * (1 << 20), pad2="b" * (1 << 20))
+    assert body_of(client.post("/upload_token/get", files={k: (None, v) for k, v in small.items()}))["status"] == 200
+
+
+def test_an_unexpected_error_is_18005_on_http_200(client, nj, monkeypatch):
+    from emulator.apis.nextjoy.service import NextJoyService
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.setattr(NextJoyService, "list_files", boom)
+    r = client.post("/upload_token/get_file_list", data=nj.params(marker="", prefix=""))
+    assert body_of(r) == {"status": 18005, "message": "获取uploadToken失败", "data": {}}

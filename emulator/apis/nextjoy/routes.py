@@ -25,6 +25,8 @@ from .tenant import Tenant
 SUCCESS = {"status": 200, "message": "操作成功"}
 MAX_PARAMS_BODY = 4 << 20  # a signed call's whole body; 500 long keys fit easily
 MAX_FIELD = 64 << 10  # one Qiniu form field (token, key, x: variables)
+MAX_FIELDS_TOTAL = 1 << 20  # all of a Qiniu form's fields but the file, names included
+MAX_FIELDS = 256  # how many fields (besides the file) a Qiniu form may carry
 
 
 def _service(request: Request) -> NextJoyService:
@@ -71,6 +73,17 @@ async def _read_capped(body: AsyncIterator[bytes]) -> bytes:
     return bytes(out)
 
 
+async def _capped(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body, refused once it passes MAX_PARAMS_BODY bytes (all parts of a multipart
+    body together, not each one on its own)."""
+    seen = 0
+    async for piece in body:
+        seen += len(piece)
+        if seen > MAX_PARAMS_BODY:
+            raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"request body exceeds {MAX_PARAMS_BODY} bytes")
+        yield piece
+
+
 async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str, str]:
     """The call's parameters from a urlencoded, multipart or JSON body; a name given
     twice keeps its last value (as PHP's $_POST does)."""
@@ -79,7 +92,7 @@ async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str,
     params: dict[str, str] = {}
     try:
         if kind == "multipart/form-data":
-            reader = MultipartReader(body, content_type)
+            reader = MultipartReader(_capped(body), content_type)
             async for part in reader.parts():
                 if part.name is not None and not part.is_file:
                     params[part.name] = await part.text(limit=MAX_PARAMS_BODY)
@@ -191,6 +204,7 @@ async def form_upload(request: Request) -> Response:
     service = _service(request)
     received: Received | None = None
     fields: dict[str, str] = {}
+    budget = MAX_FIELDS_TOTAL
     try:
         grant = None
         try:
@@ -203,7 +217,13 @@ async def form_upload(request: Request) -> Response:
                         grant = service.check_token(fields["token"])
                     received = await service.receive(part.stream(), part.filename, part.content_type)
                 elif part.name is not None:
-                    fields[part.name] = await part.text(limit=MAX_FIELD)
+                    value = await part.text(limit=MAX_FIELD)
+                    budget -= len(part.name.encode()) + len(value.encode())
+                    fields[part.name] = value
+                    if budget < 0 or len(fields) > MAX_FIELDS:
+                        raise QiniuError.BAD_REQUEST(
+                            reason=f"form fields exceed {MAX_FIELDS} fields or {MAX_FIELDS_TOTAL} bytes in all"
+                        )
         except MultipartError as exc:
             raise QiniuError.BAD_REQUEST(reason=f"not a well-formed multipart/form-data body: {exc}") from None
         if grant is None:
@@ -212,7 +232,7 @@ async def form_upload(request: Request) -> Response:
             raise QiniuError.NO_FILE(reason="the form has no file part")
         key = service.check_upload(grant, fields.get("key"), fields.get("crc32"), received)
         result = service.store(grant, key, received)
-    except VendorError:
+    except Exception:  # a refusal, or an unexpected error (answered 599 by the router)
         if received is not None:
             service.discard(received)
         await drain_body(body)
