@@ -279,6 +279,23 @@ def test_other_methods_are_43002(client, emu, token, name, method):
 
 
 @pytest.mark.parametrize("name", ENDPOINTS)
+def test_head_and_options_are_43002_not_a_405(client, emu, token, name):
+    before = state(client, emu)
+    assert errcode(tcb(client, name, None, token, method="OPTIONS")) == 43002
+    client.delete("/_emulator/requests")
+    r = tcb(client, name, None, token, method="HEAD")
+    assert r.status_code == 200
+    assert [e["code"] for e in client.get("/_emulator/requests", params={"api": "wechat"}).json()] == [43002]
+    assert state(client, emu) == before
+
+
+def test_token_by_options_is_43001(client, emu):
+    params = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+    assert errcode(client.options("/cgi-bin/token", params=params)) == 43001
+    assert count(emu, WeChatToken) == 0
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
 def test_empty_body_is_44002(client, emu, token, name):
     before = state(client, emu)
     assert errcode(tcb(client, name, None, token, content=b"")) == 44002
@@ -494,6 +511,54 @@ def test_wrong_credentials_are_403_and_store_nothing(client, emu, token, case):
     assert state(client, emu) == before
 
 
+@pytest.fixture
+def stage_calls(emu, monkeypatch):
+    """How many times a file part started streaming into the content store."""
+    calls = []
+    real = emu.blobs.stage
+
+    async def counting(*args, **kwargs):
+        calls.append(1)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(emu.blobs, "stage", counting)
+    return calls
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_bad_credentials_before_the_file_are_refused_before_any_byte_is_written(client, emu, token, stage_calls, case):
+    link = tcb(client, "uploadfile", {"env": ENV, "path": "secret.txt"}, token).json()
+    code, override = _bad_forms(link)[case]
+    before = state(client, emu)
+    r = client.post(path_of(link["url"]), files=cos_form(link, "secret.txt", b"x" * 3_000_000, override=override))
+    assert cos_error(r) == (403, code)
+    assert state(client, emu) == before
+    # "file last" (the documented order): every credential that arrived before the file is
+    # checked before the file is streamed anywhere. A field missing before the file may
+    # still follow it, so that form is read to its end and refused then.
+    assert len(stage_calls) == (1 if None in override.values() else 0)
+
+
+def test_expired_credentials_before_the_file_are_refused_before_any_byte_is_written(client, emu, frozen, stage_calls):
+    token = get_token(client)
+    link = tcb(client, "uploadfile", {"env": ENV, "path": "late.txt"}, token).json()
+    client.post("/_emulator/clock", json={"advance": 900})
+    before = state(client, emu)
+    r = client.post(path_of(link["url"]), files=cos_form(link, "late.txt", b"x" * 2_000_000))
+    assert cos_error(r) == (403, "AccessDenied") and "expired" in r.text
+    assert (stage_calls, state(client, emu)) == ([], before)
+
+
+def test_credentials_are_still_checked_when_the_file_comes_first(client, emu, token, stage_calls):
+    link = tcb(client, "uploadfile", {"env": ENV, "path": "first.txt"}, token).json()
+    before = state(client, emu)
+    form = cos_form(link, "first.txt", b"x" * 2_000_000, file_first=True, override={"Signature": "q-sign-algorithm=sha1"})
+    assert cos_error(client.post(path_of(link["url"]), files=form)) == (403, "SignatureDoesNotMatch")
+    assert (len(stage_calls), state(client, emu)) == (1, before)  # streamed, then dropped
+    r = client.post(path_of(link["url"]), files=cos_form(link, "first.txt", b"ok"))
+    assert r.status_code == 204 and len(stage_calls) == 2
+
+
 def test_refused_signature_is_journaled_with_what_was_expected(client, token):
     link = tcb(client, "uploadfile", {"env": ENV, "path": "j.txt"}, token).json()
     client.delete("/_emulator/requests")
@@ -587,6 +652,16 @@ def test_object_takes_the_form_content_type(client, token):
     assert client.get(path_of(url)).headers["content-type"] == "image/png"
 
 
+@pytest.mark.parametrize("value", ["text/plain\r\nX-Injected: 1", "text/plain\x00", "image/\x7fpng"])
+def test_content_type_with_control_characters_is_400_and_stores_nothing(client, emu, token, value):
+    # served back as a header of the download links, where CR/LF would break every answer
+    link = tcb(client, "uploadfile", {"env": ENV, "path": "ct.txt"}, token).json()
+    before = state(client, emu)
+    form = [("Content-Type", (None, value)), *cos_form(link, "ct.txt", b"x")]
+    assert cos_error(client.post(path_of(link["url"]), files=form)) == (400, "InvalidArgument")
+    assert state(client, emu) == before
+
+
 # -- batchdownloadfile ------------------------------------------------------------------
 def test_document_download_example_with_the_short_bucket_form(client, doc_app):
     upload(client, doc_app, "A.png", b"png bytes", env="test2-4a89da")
@@ -622,6 +697,34 @@ def test_download_link_is_refused_after_max_age(client, frozen):
     r = client.get(url)
     assert cos_error(r) == (403, "AccessDenied")
     assert "expired" in r.text
+
+
+def test_download_link_lives_exactly_max_age_when_issued_mid_second(client):
+    client.post("/_emulator/clock", json={"freeze": True, "set": T0 + 0.5})
+    token = get_token(client)
+    file_id = upload(client, token, "mid.txt", b"mid-second")["file_id"]
+    url = path_of(links(client, token, [file_id], max_age=60)[0]["download_url"])
+    client.post("/_emulator/clock", json={"advance": 59.75})
+    assert client.get(url).content == b"mid-second"
+    client.post("/_emulator/clock", json={"advance": 0.25})
+    r = client.get(url)
+    assert cos_error(r) == (403, "AccessDenied") and "expired" in r.text
+
+
+def test_link_time_is_whole_seconds_on_a_whole_second_clock(client, frozen):
+    token = get_token(client)
+    file_id = upload(client, token, "whole.txt", b"w")["file_id"]
+    url = links(client, token, [file_id], max_age=7200)[0]["download_url"]
+    assert re.search(r"[?&]t=(\d+)$", url).group(1) == str(int(T0) + 7200)
+
+
+@pytest.mark.parametrize("t", ["9" * 5000, "\u0967\u0968", "1e12", "-5", "12.", "0x10"],
+                         ids=["5000-digits", "devanagari-digits", "exponent", "negative", "bare-dot", "hex"])
+def test_malformed_link_time_is_403_not_500(client, token, t):
+    file_id = upload(client, token, "t.txt", b"t")["file_id"]
+    url = path_of(links(client, token, [file_id])[0]["download_url"])
+    tampered = re.sub(r"t=[0-9.]+", lambda _: "t=" + t, url)
+    assert cos_error(client.get(tampered)) == (403, "AccessDenied")
 
 
 @pytest.mark.parametrize(

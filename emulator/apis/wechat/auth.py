@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, update
@@ -95,10 +97,17 @@ def authenticate(emu: Emulator, token: str | None) -> Tenant:
 
 
 # -- COS form POST credentials ----------------------------------------------------------
-def check_upload(session: Session, now: float, bucket: str, fields: dict[str, str]) -> WeChatUploadGrant:
-    """The grant whose three credentials the form carries, for its key, unexpired."""
+def check_upload(session: Session, now: float, bucket: str, fields: dict[str, str],
+                 complete: bool = True) -> WeChatUploadGrant | None:
+    """The grant whose three credentials the form carries, for its key, unexpired.
+
+    ``complete=False`` is the early check made when the form reaches ``file``: the checks
+    run in the same order but stop (returning None) at the first field that has not
+    arrived yet, so every refusal it raises is the one the full check would raise."""
     key = fields.get("key", "")
     token = fields.get("x-cos-security-token")
+    if not complete and ("key" not in fields or token is None):
+        return None
     expected = f"the token, authorization and cos_file_id that tcb/uploadfile returned for key {key!r}"
     if not token:
         raise CosError.ACCESS_DENIED("x-cos-security-token is missing", reason="no x-cos-security-token field",
@@ -115,12 +124,16 @@ def check_upload(session: Session, now: float, bucket: str, fields: dict[str, st
         raise CosError.ACCESS_DENIED(reason=f"credentials were issued for key {grant.key!r}, not {key!r}",
                                      expected=f"key = {grant.key!r}, the path given to tcb/uploadfile")
     signature = fields.get("signature")
+    if signature is None and not complete:
+        return None
     if signature is None or not same(signature, grant.authorization):
         raise CosError.SIGNATURE_MISMATCH(
             reason="Signature is missing" if signature is None else "Signature is not the authorization issued with this token",
             expected=f"Signature = authorization returned with this token ({mask(grant.authorization, 24)}) for key {grant.key!r}",
         )
     file_id = fields.get("x-cos-meta-fileid")
+    if file_id is None and not complete:
+        return None
     if file_id is None or not same(file_id, grant.cos_file_id):
         raise CosError.ACCESS_DENIED(
             reason="x-cos-meta-fileid is missing" if file_id is None else "x-cos-meta-fileid is not the cos_file_id issued with this token",
@@ -133,7 +146,16 @@ def check_upload(session: Session, now: float, bucket: str, fields: dict[str, st
 
 
 # -- download links ---------------------------------------------------------------------
-def download_sign(secret: str, bucket: str, key: str, t: int) -> str:
+LINK_TIME = re.compile(r"[0-9]{1,15}(\.[0-9]{1,20})?")  # unix seconds, with a fraction if issued mid-second
+
+
+def link_time(expires: float) -> str:
+    """``t`` of a download link: the exact expiry instant, in whole seconds when it is
+    whole (always, on a clock set to whole seconds), else with its exact fraction."""
+    return str(int(expires)) if expires.is_integer() else format(Decimal(repr(expires)), "f")
+
+
+def download_sign(secret: str, bucket: str, key: str, t: str) -> str:
     return hmac.new(secret.encode(), f"{bucket}/{key}\n{t}".encode(), hashlib.md5).hexdigest()
 
 
@@ -141,11 +163,11 @@ def check_download(now: float, tenant: Tenant, bucket: str, key: str, sign: str 
     expected = "sign = HMAC-MD5(app secret, '<bucket>/<key>\\n<t>') and t (unix seconds) still ahead"
     if not sign or not t:
         raise CosError.ACCESS_DENIED("the link carries no sign or t", reason="no sign or t", expected=expected)
-    if not (t.isascii() and t.isdigit()):
-        raise CosError.ACCESS_DENIED(reason=f"t is not unix seconds: {t!r}", expected=expected)
-    if not same(sign, download_sign(tenant.secret, bucket, key, int(t))):
+    if not LINK_TIME.fullmatch(t):
+        raise CosError.ACCESS_DENIED(reason=f"t is not unix seconds: {t[:40]!r}", expected=expected)
+    if not same(sign, download_sign(tenant.secret, bucket, key, t)):
         raise CosError.ACCESS_DENIED("the link's sign is invalid", reason="sign does not match bucket, key and t",
                                      expected=f"{expected}; bucket {bucket}, key {key!r}, t {t}")
-    if now >= int(t):
-        raise CosError.REQUEST_EXPIRED(reason=f"download link expired {now - int(t):.0f} s ago (max_age passed)",
+    if now >= float(t):
+        raise CosError.REQUEST_EXPIRED(reason=f"download link expired {now - float(t):.3f} s ago (max_age passed)",
                                        expected="a download before t")

@@ -28,7 +28,7 @@ from .tenant import Tenant
 log = logging.getLogger("emulator.wechat")
 MAX_JSON_BODY = 1024 * 1024
 MAX_FIELD = 8192
-TCB_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+TCB_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]  # any other method gets the errcode, not a 405
 
 
 def render(err: VendorError) -> Response:
@@ -158,6 +158,7 @@ async def cos_post(bucket: str, request: Request, path: str = "") -> Response:
                     if staged is not None:
                         raise CosError.INVALID_ARGUMENT("more than one file field")
                     content_type = part.content_type
+                    service.precheck(bucket, fields)
                     staged = await service.stage(part.stream())
                 elif name:
                     fields[name] = await part.text(limit=MAX_FIELD)

@@ -162,6 +162,15 @@ class WeChatService:
     def discard(self, staged: StagedBlob) -> None:
         self.emu.blobs.discard(staged)
 
+    def precheck(self, bucket: str, fields: dict[str, str]) -> None:
+        """The checks the fields read so far allow, made before the file is written: with
+        the documented order (file last) bad credentials are refused before any byte is
+        stored. Raises what :meth:`store` would raise; silent when fields are still to come."""
+        if "key" in fields and not fields["key"]:
+            raise CosError.INVALID_ARGUMENT("the key field is missing", reason="empty key field")
+        with self.emu.db.session() as s:
+            auth.check_upload(s, self.emu.clock.now(), bucket, fields, complete=False)
+
     def store(self, bucket: str, fields: dict[str, str], staged: StagedBlob | None,
               content_type: str | None) -> StoredObject:
         """Verify the form's credentials, then keep the object (the same key overwrites).
@@ -171,8 +180,12 @@ class WeChatService:
         now = self.emu.clock.now()
         with self.emu.db.session() as s:
             grant = auth.check_upload(s, now, bucket, fields)
+            assert grant is not None  # a complete check returns the grant or raises
             if staged is None:
                 raise CosError.INVALID_ARGUMENT("the file field is missing", reason="no file field")
+            if content_type is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in content_type):
+                # it is served back as a header of the download links: CR/LF there would break them
+                raise CosError.INVALID_ARGUMENT("Content-Type is invalid", reason=f"Content-Type {content_type[:80]!r}")
             blob_id = self.emu.blobs.commit(s, staged)
             row = self._row(s, bucket, grant.key)
             values = {"cos_file_id": grant.cos_file_id, "content_type": content_type or "application/octet-stream",
@@ -204,7 +217,7 @@ class WeChatService:
                     f"file_list[{i}].max_age must be within [{MAX_AGE_MIN}, {MAX_AGE_MAX}] seconds")
         env = body["env"]
         self.check_env(tenant, env)
-        now = math.floor(self.emu.clock.now())
+        now = self.emu.clock.now()
         out = []
         with self.emu.db.session() as s:
             for entry in entries:
@@ -213,7 +226,7 @@ class WeChatService:
                     out.append({"fileid": entry["fileid"], "download_url": "", "status": MISSING_STATUS,
                                 "errmsg": MISSING_ERRMSG})
                     continue
-                t = now + entry["max_age"]
+                t = auth.link_time(now + entry["max_age"])  # the link dies exactly max_age from now
                 sign = auth.download_sign(tenant.secret, row.bucket, row.key, t)
                 url = f"{base}{DOWNLOAD_PREFIX}/{row.bucket}/{quote(row.key, safe='/')}?sign={sign}&t={t}"
                 out.append({"fileid": entry["fileid"], "download_url": url, "status": 0, "errmsg": "ok"})
