@@ -349,6 +349,8 @@ def test_missing_app_headers_are_401(ant, client):
     ({"channel_id": 0, "size": 1000}, 406),
     ({"channel_id": 0, "size": 10, "offset": -1}, 400),
     ({"channel_id": 0, "size": 10, "offset": "z"}, 400),
+    ({"channel_id": 0, "size": 10, "offset": 2**63}, 400),  # past a 64-bit Kafka offset (was a 500)
+    ({"channel_id": 0, "size": 10, "offset": "9" * 30}, 400),
 ])
 def test_bad_feed_parameters(ant, client, params, expected):
     r = client.get("/v2/events", params=params, headers={"X-APP-ID": APP_ID, "X-APP-Key": APP_KEY})
@@ -371,3 +373,9 @@ def test_journal_tags_the_feed_with_the_app(ant, client):
     assert ok["tenant"] == "Test"
     assert "does not match" in refused["reason"]
     assert "wrong" not in json.dumps(refused)
+
+
+def test_largest_64_bit_offset_answers_no_events(ant):
+    ant.upload3({"channel_id": 0, "subject": "x"})
+    page = ant.ok(ant.events(channel_id=0, size=10, offset=2**63 - 1))
+    assert (page["events"], page["offset"]) == ([], 2**63 - 2)

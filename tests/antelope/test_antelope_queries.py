@@ -56,6 +56,7 @@ def test_content_type_and_disposition_follow_the_name(ant):
     ({"KeyID": "/no/such"}, 404),
     ({"obj_id": "xyz"}, 400),
     ({"obj_id": "59243ae1000f50ff0100282"}, 400),  # 23 digits
+    ({"obj_id": UNKNOWN_OBJ + "\n"}, 400),  # 24 hex digits and nothing after them
     ({}, 400),
     ({"obj_id": "", "key": ""}, 400),
 ])

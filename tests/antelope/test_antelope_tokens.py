@@ -29,6 +29,8 @@ def calls(ant: Antelope, token):
 
 GOOD = make_token()
 WRONG_DIGEST = GOOD[:-1] + ("0" if GOOD[-1] != "0" else "1")
+# GOOD with its cid in Arabic-Indic digits (which Python's int() would read as the same number)
+ARABIC_DIGITS = "".join(chr(0x660 + int(d)) for d in str(DOC_CID)) + GOOD[len(str(DOC_CID)):]
 
 
 @pytest.mark.parametrize(("token", "expected"), [
@@ -44,6 +46,8 @@ WRONG_DIGEST = GOOD[:-1] + ("0" if GOOD[-1] != "0" else "1")
     ("4294967296_0_1577429797_" + "0" * 32, 401),  # cid beyond uint32
     (GOOD + "_1", 401),
     (make_token(expire=DOC_TIME - 1), 401),  # expired on the emulator clock
+    (GOOD + "\n", 401),  # nothing may follow the digest, not even a newline
+    (ARABIC_DIGITS, 401),  # cid, control and expire are ASCII decimal
 ])
 def test_missing_token_is_400_and_bad_ones_are_401_everywhere(ant, state, token, expected):
     ant.ok(ant.upload2(b"kept", key="/t"))

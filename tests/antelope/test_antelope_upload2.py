@@ -363,3 +363,117 @@ def test_multi_chunk_upload_streams_back_intact(ant):
 def test_other_token_cid_is_the_objects_c_id(ant):
     r = ant.upload2(b"x", key="/c", token=make_token(cid=42))
     assert ant.ok(r)["c_id"] == 42
+
+
+# -- review additions ----------------------------------------------------------------------------
+
+
+def test_final_key_serves_download_infos_and_delete(ant):
+    """细节分析 5: the key the answer gives (completed or generated) is the one to use."""
+    completed = ant.ok(ant.upload2(b"completed", name="2.txt", key="/1/"))
+    generated = ant.ok(ant.upload2(b"generated", name="upload.txt"))
+    for obj, content in ((completed, b"completed"), (generated, b"generated")):
+        assert ant.get("/files", key=obj["key"]).content == content
+        assert ant.ok(ant.get("/fileinfo/infos", key=obj["key"])) == obj
+        assert ant.ok(ant.get("/fileinfo/delete", key=obj["key"]))["obj_id"] == obj["obj_id"]
+    assert ant.objects() == []
+
+
+@pytest.mark.parametrize("name", ["..", ".", "/abs.txt", "a//b.txt"])
+def test_completion_that_breaks_the_key_format_is_400(ant, state, name):
+    """A completed key obeys the key format too: "/1/" + ".." is no absolute path name."""
+    before = state()
+    for key in ("/1/", "/1/${filename}"):
+        r = ant.upload2(b"x", name=name, key=key)
+        assert status(r) == 400, r.text
+        assert "completed with the file name" in r.json()["message"]
+    assert state() == before
+
+
+def test_file_name_with_a_path_completes_to_a_deeper_key(ant):
+    assert ant.ok(ant.upload2(b"x", name="a/b.txt", key="/1/"))["key"] == "/1/a/b.txt"
+
+
+def test_cycle_counts_from_the_answers_timestamp_on_a_fractional_clock(ant, client):
+    """Gone at exactly timestamp + 7 days, even when the upload happened at .75 of a second."""
+    client.post("/_emulator/clock", json={"set": DOC_TIME + 0.75})
+    obj = ant.ok(ant.upload2(b"cyclic", key="/cyc", expiretype=1))
+    assert obj["timestamp"] == DOC_TIME
+    client.post("/_emulator/clock", json={"set": DOC_TIME + 7 * 86400 - 0.5})
+    assert ant.get("/files", obj_id=obj["obj_id"]).content == b"cyclic"
+    client.post("/_emulator/clock", json={"set": DOC_TIME + 7 * 86400})
+    assert status(ant.get("/files", obj_id=obj["obj_id"])) == 404
+    assert ant.objects() == []
+
+
+def test_upload_is_streamed_with_the_declared_size_as_ceiling(client, app, emu, ant, state, monkeypatch):
+    """The file is cut off while streaming once it passes the declared size (itself at most
+    1 GiB): the store has seen at most one chunk past the limit when it refuses, not the body."""
+    import asyncio
+
+    import httpx
+
+    stage = emu.blobs.stage
+    seen: dict = {}
+    sent = 0
+
+    async def spy(chunks, *, max_size=None, observe=None):
+        seen["max_size"] = max_size
+        try:
+            return await stage(chunks, max_size=max_size, observe=observe)
+        except Exception:
+            seen["sent_at_refusal"] = sent
+            raise
+
+    monkeypatch.setattr(emu.blobs, "stage", spy)
+    chunk, total = 64 * 1024, 16 * 1024 * 1024
+    body, ctype = multipart([("file", "big.bin", b"\0" * total)])
+
+    async def pieces():
+        nonlocal sent
+        for i in range(0, len(body), chunk):
+            sent += len(body[i:i + chunk])
+            yield body[i:i + chunk]
+
+    async def call(size):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            return await http.post("/upload2", params={"size": size, "access_token": ant.token, "key": "/s"},
+                                   content=pieces(), headers={"content-type": ctype})
+
+    before = state()
+    r = asyncio.run(call(1000))
+    assert status(r) == 400 and "larger than the declared size" in r.json()["message"]
+    assert seen["max_size"] == 1000
+    assert seen["sent_at_refusal"] <= 1000 + 1024 + 2 * chunk  # declared + multipart head + read-ahead
+    assert sent == len(body)  # the rest was drained so the client got its answer
+    assert state() == before
+    sent = 0
+    r = asyncio.run(call(1 << 30))  # 1 GiB declared: the ceiling handed to the store is 1 GiB
+    assert status(r) == 400 and seen["max_size"] == 1 << 30
+    assert state() == before
+
+
+def test_unexpected_failure_is_500_in_the_envelope_and_changes_nothing(ant, state, emu, monkeypatch):
+    ant.ok(ant.upload2(b"kept", key="/k"))
+    before = state()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(emu.blobs, "commit", boom)
+    r = ant.upload2(b"new", key="/n")
+    assert (status(r), r.json()) == (500, {"code": 500, "message": "系统内部错误"})
+    r = ant.upload3({"channel_id": 0, "attachments": [{"form_field": "f"}]}, [("f", "f.txt", b"new")])
+    assert (status(r), r.json()) == (500, {"code": 500, "message": "系统内部错误"})
+    monkeypatch.undo()
+    assert state() == before
+    assert pending_blobs(emu) == 0  # the received bytes were discarded, not left staged
+
+
+def pending_blobs(emu) -> int:
+    from sqlalchemy import func, select
+
+    from emulator.core.blobs import Blob
+
+    with emu.db.session() as s:
+        return s.execute(select(func.count(Blob.id)).where(Blob.state == "pending")).scalar_one()

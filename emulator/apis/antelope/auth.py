@@ -23,7 +23,7 @@ from .errors import AntelopeError
 from .tenant import Tenant
 
 UINT32_MAX = 0xFFFFFFFF
-_TOKEN = re.compile(r"^(\d{1,10})_(\d{1,10})_(\d{1,10})_([0-9a-fA-F]{32})$")
+_TOKEN = re.compile(r"([0-9]{1,10})_([0-9]{1,10})_([0-9]{1,10})_([0-9a-fA-F]{32})")  # ASCII digits, whole string
 FORMAT = "access_token = cid_control_expire_digest, digest = hex(HMAC-MD5(app_key, pack('<III', cid, control, expire)))"
 
 
@@ -67,7 +67,7 @@ def verify_token(tenants: Tenants, token: str | None, now: float) -> Grant:
     """Missing → 400; malformed, unverifiable or expired → 401 (reason and expectation journaled)."""
     if token is None or token == "":
         raise AntelopeError.BAD_REQUEST("access_token is required", reason="no access_token", expected=FORMAT)
-    m = _TOKEN.match(token)
+    m = _TOKEN.fullmatch(token)
     if m is None:
         raise AntelopeError.UNAUTHORIZED(
             "malformed access_token", reason="access_token is not cid_control_expire_digest", expected=FORMAT

@@ -107,7 +107,7 @@ async def upload2(request: Request) -> Response:
         if received is None:
             raise bad("the file form field is missing")
         result = service.upload2(grant, params, key, metadata, received)
-    except VendorError:
+    except Exception:  # a refusal or an unexpected failure: keep nothing half-received
         if received is not None:
             service.discard(received)
         await drain_body(body)
@@ -147,7 +147,7 @@ async def upload3(request: Request) -> Response:
             raise bad(f"multipart body: {exc}") from None
         base = public_base(request, request.app.state.emulator.settings.public_url)
         service.upload3(grant, message, received, base)
-    except VendorError:
+    except Exception:  # a refusal or an unexpected failure: keep nothing half-received
         for got in received.values():
             service.discard(got)
         await drain_body(body)

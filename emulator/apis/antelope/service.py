@@ -33,8 +33,9 @@ EXPIRY_DAYS = {0: None, 1: 7, 2: 30, 3: 90}
 CHANNELS = range(16)
 MAX_EVENTS = 100
 MAX_LIST = 200
+MAX_OFFSET = (1 << 63) - 1  # Kafka offsets are signed 64-bit
 FILENAME_SLOT = "${filename}"
-_OBJ_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_OBJ_ID = re.compile(r"[0-9a-fA-F]{24}")  # fullmatch: no trailing newline
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 bad = AntelopeError.BAD_REQUEST
@@ -105,7 +106,12 @@ def complete_key(raw: str | None, file_name: str, obj_id: str) -> str:
         raise bad(f"key {key!r} is longer than {MAX_KEY_BYTES} bytes once completed with the file name")
     if _CONTROL.search(key):
         raise bad("the file name completing the key contains control characters")
-    return key
+    try:  # the completed key obeys the same format ("/1/" + "../x" is no absolute path)
+        checked = check_key(key)
+    except VendorError as err:
+        raise bad(f"key {raw!r} completed with the file name {file_name!r}: {err.detail}") from None
+    assert checked is not None
+    return checked
 
 
 def parse_metadata(raw: str | None) -> Any:
@@ -121,7 +127,7 @@ def parse_metadata(raw: str | None) -> Any:
 
 
 def check_obj_id(raw: str) -> str:
-    if not _OBJ_ID.match(raw):
+    if not _OBJ_ID.fullmatch(raw):
         raise bad(f"obj_id must be 24 hexadecimal digits, not {raw!r}")
     return raw.lower()
 
@@ -263,7 +269,7 @@ class AntelopeService:
             meta=metadata,
             expire_type=expire_type,
             area_id=grant.tenant.area_id,
-            expire_at=None if days is None else now + days * 86400,
+            expire_at=None if days is None else int(now) + days * 86400,  # timestamp + cycle
             blob_id=blob_id,
         )
         s.add(row)
@@ -415,6 +421,8 @@ class AntelopeService:
         offset = parse_int(offset_raw, "offset")
         if offset is not None and offset < 0:
             raise bad(f"offset must not be negative, not {offset}")
+        if offset is not None and offset > MAX_OFFSET:
+            raise bad(f"offset must be at most {MAX_OFFSET} (a 64-bit Kafka offset), not {offset}")
         where = (AntelopeEvent.app_id == tenant.app_id, AntelopeEvent.channel_id == channel)
         with self.emu.db.session() as s:
             if offset is None:
