@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime
 
 import pytest
+from helpers import SHARED
 from pan123_support import CLIENT_ID, CLIENT_SECRET, DOC_TIME, PLATFORM, md5
 
 TOKEN_PATH = "/api/v1/access_token"
@@ -261,3 +263,62 @@ def test_json_body_labelled_as_a_form_is_read_as_json(client, pan):
     r = client.post(TOKEN_PATH, content=json.dumps({"clientID": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
                     headers={**PLATFORM, "Content-Type": "application/x-www-form-urlencoded"})
     assert r.json()["code"] == 0
+
+
+# -- wrong HTTP methods ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path", "want"),
+    [
+        ("GET", "/api/v1/oss/file/list", "POST"),
+        ("POST", "/api/v1/oss/file/detail", "GET"),  # the PHP demo's open_request POSTs everything
+        ("PUT", "/upload/v1/oss/file/create", "POST"),
+        ("DELETE", "/api/v1/oss/file/delete", "POST"),
+        ("GET", TOKEN_PATH, "POST"),
+        ("PATCH", "/upload/v1/file/create", "POST"),
+    ],
+)
+def test_wrong_method_answers_the_envelope_and_changes_nothing(client, pan, method, path, want):
+    keep = pan.mkdir("keep")
+    before = pan.state()
+    r = client.request(method, path, headers=pan.headers(), json={"fileIDs": [keep], "limit": 10, "type": 1})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert set(doc) == {"code", "message", "data", "x-traceID"} and doc["x-traceID"]
+    assert doc["code"] == 1 and doc["data"] is None and method in doc["message"] and want in doc["message"]
+    assert pan.state() == before
+    entry = client.get("/_emulator/requests", params={"path": path}).json()[-1]
+    assert entry["api"] == "pan123" and entry["code"] == 1 and "not allowed" in entry["reason"]
+
+
+# -- numbers --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/oss/file/list", {"limit": 10, "type": 1, "startTime": 10**30}, "startTime"),
+        ("/api/v1/oss/file/list", {"limit": 10, "type": 1, "endTime": -(10**20)}, "endTime"),
+        ("/api/v1/oss/file/list", {"limit": 10, "type": 1, "startTime": 1e300}, "startTime"),
+        ("/upload/v1/oss/file/create", {"parentFileID": "", "filename": "a", "etag": "0" * 32, "size": 2**63,
+                                        "type": 1}, "size"),
+        ("/upload/v1/file/create", {"parentFileID": 0, "filename": "a", "etag": "0" * 32, "size": 10**20}, "size"),
+    ],
+)
+def test_numbers_beyond_64_bits_are_refused_not_an_internal_error(client, pan, path, body, field):
+    """The real service decodes numbers as Go int64; the emulator used to answer code 500."""
+    before = pan.state()
+    code, message = pan.err(path, body)
+    assert code == 1 and field in message
+    assert pan.state() == before
+
+
+# -- the QPS table is the document's, exactly ---------------------------------------------------------
+def document_qps_table() -> dict[str, int]:
+    text = (SHARED / "api-docs" / "pan123-image-hosting.md").read_text(encoding="utf-8")
+    section = text.split("#### 限流处理", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\|\s*([a-z0-9_/]+?)\s*\|\s*(\d+)\s*\|\s*$", section, flags=re.MULTILINE)
+    return {path: int(qps) for path, qps in rows}
+
+
+def test_qps_table_is_exactly_the_documents(client):
+    table = document_qps_table()
+    assert len(table) == 19  # every row of the document's table was read
+    assert client.get("/_emulator/pan123/config").json()["qps"] == table

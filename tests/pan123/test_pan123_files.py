@@ -91,6 +91,32 @@ def test_detail_has_every_documented_field(client, pan):
     assert f["type"] == 1 and f["etag"] == "" and f["size"] == 0 and f["downloadURL"] == "" and f["status"] == 0
 
 
+TYPES = {"fileId": str, "filename": str, "type": int, "size": int, "etag": str, "status": int, "createAt": str,
+         "updateAt": str, "downloadURL": str, "userSelfURL": str, "totalTraffic": int, "parentFileId": str,
+         "parentFilename": str, "extension": str}
+
+
+def assert_documented_types(item):
+    """The document's 返回数据 tables: string fields are strings, number fields are (non-bool) numbers."""
+    for name, kind in TYPES.items():
+        assert type(item[name]) is kind, (name, item[name])
+
+
+def test_detail_and_list_fields_have_the_documented_types(client, pan):
+    folder = pan.mkdir("测试图床目录")
+    file_id = pan.upload(b"typed bytes", "测试图床.jpg", folder)
+    pan.upload(b"at the root", "root.png")
+    for fid in (folder, file_id):
+        assert_documented_types(pan.detail(fid))
+    items = listing(pan)["fileList"] + listing(pan, parentFileId=folder)["fileList"]
+    assert sorted(i["type"] for i in items) == [0, 0, 1]  # files and a folder
+    for item in items:
+        assert DOCUMENTED <= set(item)
+        assert_documented_types(item)
+    inner = listing(pan, parentFileId=folder)["fileList"][0]
+    assert inner == pan.detail(file_id)  # list items carry the same fields as detail
+
+
 def test_detail_without_file_id(client, pan):
     code, message = pan.err("/api/v1/oss/file/detail", method="GET")
     assert code == 1 and "fileID" in message
@@ -173,6 +199,16 @@ def test_delete_at_most_100(client, pan):
     assert pan.err("/api/v1/oss/file/delete", {"fileIDs": "notalist"})[0] == 1
     assert pan.ok("/api/v1/oss/file/delete", {"fileIDs": [keep] + [f"x{n}" for n in range(99)]}) is None
     assert listing(pan)["fileList"] == []
+
+
+def test_delete_naming_the_root_deletes_nothing(client, pan):
+    folder = pan.mkdir("f")
+    pan.upload(b"inside", "in.txt", folder)
+    root = listing(pan)["fileList"][0]["parentFileId"]
+    before = pan.state()
+    code, message = pan.err("/api/v1/oss/file/delete", {"fileIDs": [folder, root]})
+    assert code == 1 and "根目录" in message
+    assert pan.state() == before  # the folder named before the root is still there
 
 
 def test_delete_folder_takes_its_content(client, pan):

@@ -449,3 +449,27 @@ def test_disk_duplicate_policies(client, pan):
     new = pan.ok(f"{DISK}/upload_complete", {"preuploadID": pre})["fileID"]
     disk = {f["name"]: f["id"] for f in client.get("/_emulator/pan123/files").json() if f["space"] == "disk"}
     assert disk["same.txt"] == str(new) and str(first) not in disk.values()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_other_methods_on_a_presigned_url_fail_its_signature_and_store_nothing(client, pan, method):
+    """The URL signs PUT: another method is S3's 403 SignatureDoesNotMatch, not FastAPI's 405."""
+    data, pre = slices(pan)
+    url = pan.url(pre, 1)
+    before = pan.state()
+    r = client.request(method, url, content=data[:1000])
+    assert r.status_code == 403 and xml_error(r) == "SignatureDoesNotMatch"
+    assert pan.state() == before
+    entry = client.get("/_emulator/requests", params={"status": "403"}).json()[-1]
+    assert entry["api"] == "pan123" and entry["tenant"] == "test-pan123-client"
+    assert entry["expected"].startswith(f"canonical request:\n{method}\n")
+
+
+def test_other_methods_on_download_links_are_s3_method_not_allowed(client, pan):
+    file_id = pan.upload(b"bytes", "d.jpg")
+    url = pan.detail(file_id)["downloadURL"]
+    for method in ("POST", "PUT", "DELETE"):
+        r = client.request(method, url, content=b"new bytes")
+        assert r.status_code == 405 and xml_error(r) == "MethodNotAllowed"
+        assert r.headers["allow"] == "GET, HEAD"
+    assert client.get(url).content == b"bytes"

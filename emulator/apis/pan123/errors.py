@@ -34,6 +34,7 @@ class S3Error(ErrorTable, api="pan123"):
          "aborted or completed."),
     )
     NO_SUCH_KEY = ("NoSuchKey", 404, "The specified key does not exist.")
+    METHOD_NOT_ALLOWED = ("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
     TOO_LARGE = ("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size")
     BAD_RANGE = ("InvalidRange", 416, "The requested range is not satisfiable")
     INTERNAL = ("InternalError", 500, "We encountered an internal error. Please try again.")

@@ -4,7 +4,7 @@ on HTTP 200), plus what the real service hosts elsewhere: the presigned-PUT stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -275,5 +275,59 @@ async def download(uid: str, name: str, request: Request) -> Response:
 async def download_self(uid: str, name: str, request: Request) -> Response:
     return await _download(uid, name, request)
 
+
+# -- wrong HTTP methods ------------------------------------------------------------------------
+# A documented path called with another method answers the vendor's envelope (code 1, HTTP 200
+# like every other refusal of the JSON API), or S3 XML on the storage host; never FastAPI's
+# 405 {"detail"}. Starlette picks a route whose method matches before one whose path alone does,
+# so these catch-alls only see the methods the real routes do not take.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_by_path(routes: list[Any]) -> dict[str, set[str]]:
+    allowed: dict[str, set[str]] = {}
+    for route in routes:
+        allowed.setdefault(route.path, set()).update(route.methods or ())
+    return allowed
+
+
+def _refuse_json(allowed: set[str]) -> Callable[[Request], Awaitable[Response]]:
+    want = "/".join(sorted(allowed))
+
+    async def wrong_method(request: Request) -> Response:
+        _begin(request)
+        await _drain(request.stream())
+        raise Pan123Error.FAILED(f"请求方法{request.method}不支持,应为{want}",
+                                 reason=f"method {request.method} not allowed (expects {want})")
+
+    return wrong_method
+
+
+def _refuse_storage(allowed: set[str]) -> Callable[[Request], Awaitable[Response]]:
+    want = "/".join(sorted(allowed))
+
+    async def wrong_method(request: Request) -> Response:
+        service = _begin(request)
+        await _drain(request.stream())
+        if request.url.path.startswith(S3_PREFIX + "/"):
+            # A presigned URL signs its method: another method fails the signature check (403),
+            # as on S3, before anything else is said about it.
+            raw_query = request.scope.get("query_string", b"").decode("latin-1")
+            path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+            upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
+            journal.info().tenant = service.slice_tenant(upload_id).client_id
+            service.slice_target(upload_id, request.method, path, raw_query, request.headers.get("host", ""))
+        raise S3Error.METHOD_NOT_ALLOWED(headers={"Allow": ", ".join(sorted(allowed))},
+                                         reason=f"method {request.method} not allowed (expects {want})")
+
+    return wrong_method
+
+
+for _path, _allowed in _allowed_by_path(list(router.routes)).items():
+    router.add_api_route(_path, _refuse_json(_allowed), methods=[m for m in METHODS if m not in _allowed],
+                         include_in_schema=False)
+for _path, _allowed in _allowed_by_path(list(storage_router.routes)).items():
+    storage_router.add_api_route(_path, _refuse_storage(_allowed), methods=[m for m in METHODS if m not in _allowed],
+                                 include_in_schema=False)
 
 router.include_router(storage_router)

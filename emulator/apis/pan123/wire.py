@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from .errors import Pan123Error
 
 MAX_BODY = 1024 * 1024
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _MISSING = object()
 _INDEXED = re.compile(r"^(.+?)\[(\d*)\]$")
 
@@ -83,13 +84,13 @@ class Params:
             return default
         if isinstance(value, bool):
             raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is a boolean")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if self.form and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-            return int(value)
-        raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is {value!r}")
+        if not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+                or (self.form and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value))):
+            raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is {value!r}")
+        number = int(value)
+        if not INT64_MIN <= number <= INT64_MAX:  # the real service decodes numbers as Go int64
+            raise Pan123Error.FAILED(f"{name}超出范围", reason=f"{name} {number} does not fit in 64 bits")
+        return number
 
     def strings(self, name: str, *, allow_single: bool = False) -> list[str]:
         value = self.raw(name)
