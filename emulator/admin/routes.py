@@ -36,7 +36,7 @@ async def _json_body(request: Request) -> Any:
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     emu = _emu(request)
-    base = public_base(request, emu.settings.public_url)
+    base = public_base(request)
     endpoints: dict[str, str] = {"base": base}
     for spec in emu.apis.values():
         if spec.implemented and spec.endpoints is not None:

@@ -1,4 +1,4 @@
-"""Links the emulator hands out: on EMULATOR_PUBLIC_URL when set, else on the scheme
+"""Links the emulator hands out: on EMULATOR_PUBLIC_URL (the app's settings) when set, else on the scheme
 and Host of the request that asked, and never on a wildcard bind address."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from starlette.requests import Request
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
 
 
-def public_base(request: Request, configured: str | None) -> str:
+def public_base(request: Request) -> str:
+    configured = request.app.state.emulator.settings.public_url
     if configured:
         return configured.rstrip("/")
     host = request.headers.get("host")

@@ -145,7 +145,7 @@ async def upload3(request: Request) -> Response:
                 )
         except MultipartError as exc:
             raise bad(f"multipart body: {exc}") from None
-        base = public_base(request, request.app.state.emulator.settings.public_url)
+        base = public_base(request)
         service.upload3(grant, message, received, base)
     except Exception:  # a refusal or an unexpected failure: keep nothing half-received
         for got in received.values():

@@ -455,9 +455,7 @@ class AntelopeService:
             self._purge_expired(s, self.emu.clock.now())
             row = self._find(s, grant.tenant.app_id, obj_id, key)
             if row is None:
-                raise AntelopeError.NOT_FOUND(
-                    f"no object {('obj_id=' + obj_id) if obj_id else ('key=' + str(key))}"
-                )
+                raise _not_found(obj_id, key)
             return Found(describe(row), row.blob_id)
 
     def download(self, grant: auth.Grant, obj_id: str | None, key: str | None) -> Found:
@@ -475,9 +473,7 @@ class AntelopeService:
             self._purge_expired(s, self.emu.clock.now())
             row = self._find(s, grant.tenant.app_id, obj_id, key)
             if row is None:
-                raise AntelopeError.NOT_FOUND(
-                    f"no object {('obj_id=' + obj_id) if obj_id else ('key=' + str(key))}"
-                )
+                raise _not_found(obj_id, key)
             deleted = row.expire_type == 0
             answer = {"c_id": row.c_id, "deleted": deleted, "key": row.key, "obj_id": row.obj_id}
             if deleted:
@@ -549,6 +545,10 @@ class AntelopeService:
             expire = int(self.emu.clock.now()) + (86400 if ttl is None else ttl)
         token = auth.mint_token(tenant.app_key, cid, control, expire)
         return {"access_token": token, "app_id": tenant.app_id, "cid": cid, "control": control, "expire": expire}
+
+
+def _not_found(obj_id: str | None, key: str | None) -> Exception:
+    return AntelopeError.NOT_FOUND(f"no object {('obj_id=' + obj_id) if obj_id else ('key=' + str(key))}")
 
 
 def describe(row: AntelopeObject) -> dict[str, Any]:

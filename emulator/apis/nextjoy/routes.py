@@ -247,7 +247,7 @@ async def query_regions(request: Request, ak: str | None = None, bucket: str | N
     headers = _reqid(request)
     if not ak or not bucket:
         raise QiniuError.BAD_REQUEST(reason="ak and bucket are required")
-    base = public_base(request, request.app.state.emulator.settings.public_url)
+    base = public_base(request)
     return JSONResponse(_service(request).query_regions(ak, bucket, base.split("://", 1)[1]), headers=headers)
 
 

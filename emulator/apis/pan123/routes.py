@@ -4,7 +4,7 @@ on HTTP 200), plus what the real service hosts elsewhere: the presigned-PUT stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -64,17 +64,6 @@ def ok(data: Any) -> JSONResponse:
     return JSONResponse({"code": 0, "message": "ok", "data": data, "x-traceID": _trace()})
 
 
-def _base(request: Request) -> str:
-    return public_base(request, request.app.state.emulator.settings.public_url)
-
-
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    try:
-        await drain_body(body)
-    except Exception:  # noqa: BLE001 - the client may be gone; the answer stands
-        pass
-
-
 async def _body(request: Request) -> Params:
     stream = request.stream()
     chunks: list[bytes] = []
@@ -82,7 +71,7 @@ async def _body(request: Request) -> Params:
     async for chunk in stream:
         size += len(chunk)
         if size > MAX_BODY:
-            await _drain(stream)
+            await drain_body(stream)
             raise Pan123Error.FAILED(f"请求体超过{MAX_BODY}字节", reason="body too large")
         chunks.append(chunk)
     return Params.parse(b"".join(chunks), request.headers.get("content-type"))
@@ -128,7 +117,7 @@ async def oss_create(request: Request) -> Response:
 @router.post("/upload/v1/oss/file/get_upload_url")
 async def oss_upload_url(request: Request) -> Response:
     service, tenant, p = await _call(request)
-    return ok(service.upload_url(tenant, OSS, p.string("preuploadID"), p.integer("sliceNo"), _base(request)))
+    return ok(service.upload_url(tenant, OSS, p.string("preuploadID"), p.integer("sliceNo"), public_base(request)))
 
 
 @router.post("/upload/v1/oss/file/list_upload_parts")
@@ -162,7 +151,7 @@ async def oss_detail(request: Request) -> Response:
     service, tenant, p = await _call(request)
     query = Params.of_query(list(request.query_params.multi_items()))
     file_id = query.string("fileID") if query.has("fileID") else p.ident("fileID")
-    return ok(service.detail(tenant, file_id, _base(request)))
+    return ok(service.detail(tenant, file_id, public_base(request)))
 
 
 @router.post("/api/v1/oss/file/list")
@@ -171,7 +160,7 @@ async def oss_list(request: Request) -> Response:
     return ok(service.list(
         tenant, p.ident("parentFileId", required=False), p.integer("limit"),
         p.integer("startTime", required=False), p.integer("endTime", required=False),
-        p.ident("lastFileId", required=False), p.integer("type"), _base(request),
+        p.ident("lastFileId", required=False), p.integer("type"), public_base(request),
     ))
 
 
@@ -186,7 +175,7 @@ async def disk_create(request: Request) -> Response:
 @router.post("/upload/v1/file/get_upload_url")
 async def disk_upload_url(request: Request) -> Response:
     service, tenant, p = await _call(request)
-    return ok(service.upload_url(tenant, DISK, p.string("preuploadID"), p.integer("sliceNo"), _base(request)))
+    return ok(service.upload_url(tenant, DISK, p.string("preuploadID"), p.integer("sliceNo"), public_base(request)))
 
 
 @router.post("/upload/v1/file/list_upload_parts")
@@ -220,7 +209,7 @@ async def put_slice(key: str, request: Request) -> Response:
         part_no, limit = service.slice_target(upload_id, "PUT", path, raw_query, request.headers.get("host", ""))
         md5 = await service.receive_slice(upload_id, part_no, limit, body)
     except VendorError:
-        await _drain(body)
+        await drain_body(body)
         raise
     return Response(status_code=200, headers={"ETag": f'"{md5}"'})
 
@@ -296,7 +285,7 @@ def _refuse_json(allowed: set[str]) -> Callable[[Request], Awaitable[Response]]:
 
     async def wrong_method(request: Request) -> Response:
         _begin(request)
-        await _drain(request.stream())
+        await drain_body(request.stream())
         raise Pan123Error.FAILED(f"请求方法{request.method}不支持,应为{want}",
                                  reason=f"method {request.method} not allowed (expects {want})")
 
@@ -308,7 +297,7 @@ def _refuse_storage(allowed: set[str]) -> Callable[[Request], Awaitable[Response
 
     async def wrong_method(request: Request) -> Response:
         service = _begin(request)
-        await _drain(request.stream())
+        await drain_body(request.stream())
         if request.url.path.startswith(S3_PREFIX + "/"):
             # A presigned URL signs its method: another method fails the signature check (403),
             # as on S3, before anything else is said about it.

@@ -57,10 +57,6 @@ def _service(request: Request) -> WeChatService:
     return request.app.state.emulator.service("wechat")
 
 
-def _base(request: Request) -> str:
-    return public_base(request, request.app.state.emulator.settings.public_url)
-
-
 
 # -- access token ---------------------------------------------------------------------
 @router.api_route("/cgi-bin/token", methods=TCB_METHODS)
@@ -121,13 +117,13 @@ def _answer(call: Callable[[], dict[str, Any]]) -> Response:
 @router.api_route("/tcb/uploadfile", methods=TCB_METHODS)
 async def uploadfile(request: Request) -> Response:
     service, tenant, data = await _admit(request)
-    return _answer(lambda: service.upload_link(tenant, data, _base(request)))
+    return _answer(lambda: service.upload_link(tenant, data, public_base(request)))
 
 
 @router.api_route("/tcb/batchdownloadfile", methods=TCB_METHODS)
 async def batchdownloadfile(request: Request) -> Response:
     service, tenant, data = await _admit(request)
-    return _answer(lambda: service.download_links(tenant, data, _base(request)))
+    return _answer(lambda: service.download_links(tenant, data, public_base(request)))
 
 
 @router.api_route("/tcb/batchdeletefile", methods=TCB_METHODS)
@@ -172,7 +168,7 @@ async def cos_post(bucket: str, request: Request, path: str = "") -> Response:
             err.extra.setdefault("resource", f"{bucket}/{fields.get('key', path)}")
         await drain_body(body)
         raise
-    url = f"{_base(request)}{COS_PREFIX}/{bucket}/{quote(stored.key, safe='/')}"
+    url = f"{public_base(request)}{COS_PREFIX}/{bucket}/{quote(stored.key, safe='/')}"
     return Response(status_code=204, headers={"ETag": f'"{stored.md5}"', "Location": url})
 
 
