@@ -40,5 +40,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if spec.admin_router is not None:
             app.include_router(spec.admin_router, prefix=f"/_emulator/{spec.name}")
     app.include_router(admin_router, prefix="/_emulator")
-    app.add_middleware(JournalMiddleware, journal=emulator.journal)
+    app.add_middleware(JournalMiddleware)
     return app

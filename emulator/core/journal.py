@@ -147,20 +147,22 @@ def _status_matches(actual: int | None, wanted: str) -> bool:
 
 
 class JournalMiddleware:
-    """Pure ASGI, so request and response bodies keep streaming."""
+    """Pure ASGI, so request and response bodies keep streaming. The journal is the
+    app's current emulator's (``scope["app"].state.emulator``), so an app can be given a
+    fresh emulator without being rebuilt (the pytest plugin does that)."""
 
-    def __init__(self, app: Any, journal: Journal) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.journal = journal
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        journal: Journal = scope["app"].state.emulator.journal
         req = RequestInfo()
         token = current.set(req)
         started = time.perf_counter()
-        at = self.journal.clock.now()
+        at = journal.clock.now()
         status: list[int] = []
 
         async def send_wrapper(message: dict) -> None:
@@ -190,4 +192,4 @@ class JournalMiddleware:
             if req.expected is not None:
                 entry["expected"] = req.expected
             entry.update(req.extra)
-            self.journal.record(entry)
+            journal.record(entry)
