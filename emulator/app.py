@@ -10,21 +10,32 @@ from fastapi import FastAPI
 from . import __version__
 from .admin import router as admin_router
 from .apis import ALL_APIS
+from .core.faults import FaultMiddleware
 from .core.journal import JournalMiddleware
+from .core.preload import preload_at_start
 from .core.runtime import Emulator
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build a ready app. Raises FixtureError for bad fixtures (before anything serves)."""
-    settings = settings or Settings()
-    emulator = Emulator(settings, ALL_APIS)
-    emulator.start()
+def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> FastAPI:
+    """Build a ready app. Raises FixtureError for bad fixtures (before anything serves).
+
+    ``emulator``: an already started one to serve (default: a new one from ``settings``).
+    Routes and middleware find the emulator at ``app.state.emulator`` on every request,
+    so it can be swapped for a fresh one without rebuilding the app."""
+    if emulator is None:
+        emulator = Emulator(settings or Settings(), ALL_APIS)
+        emulator.start()
+        try:
+            preload_at_start(emulator)  # --preload DIR: after the fixtures, before serving
+        except BaseException:
+            emulator.close()
+            raise
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        emulator.close()
+        app.state.emulator.close()
 
     app = FastAPI(
         title="storage-emulator",
@@ -40,5 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if spec.admin_router is not None:
             app.include_router(spec.admin_router, prefix=f"/_emulator/{spec.name}")
     app.include_router(admin_router, prefix="/_emulator")
+    app.add_middleware(FaultMiddleware)  # inside the journal, which stays outermost
     app.add_middleware(JournalMiddleware)
     return app

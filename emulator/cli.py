@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import __version__
+from . import __version__, cli_snapshot
 
 PROG = "storage-emulator"
 
@@ -40,6 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", help="critical|error|warning|info|debug [EMULATOR_LOG_LEVEL, default info]")
     serve.add_argument("--seed", help="make generated ids deterministic [EMULATOR_SEED]")
+    serve.add_argument(
+        "--preload", metavar="DIR", help="load DIR/<api>/<tenant>/<path> into the APIs at start [EMULATOR_PRELOAD]"
+    )
+    pre = sub.add_parser("preload", help="load a folder tree of objects into a running emulator")
+    pre.add_argument("dir", metavar="DIR", help="the tree: DIR/<api>/<tenant>/<path>")
+    pre.add_argument("--url", help="the emulator [EMULATOR_URL, default http://127.0.0.1:8080]")
+    pre.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="force the progress bar on or off [EMULATOR_PROGRESS=1/0; default: on a terminal, for large trees]",
+    )
+    serve.add_argument(
+        "--import", dest="import_file", metavar="FILE",
+        help="restore an exported snapshot's state before serving [EMULATOR_IMPORT]",
+    )
+    cli_snapshot.add_parser(sub)
     return parser
 
 
@@ -82,6 +97,7 @@ def banner(app: Any, url: str) -> str:
         f"  data:        {data}",
         f"  links:       {s.public_url or 'built from each request (scheme + Host)'}",
         f"  rate limits: {'on' if s.rate_limits else 'off'}",
+        *([f"  preloaded:   {emu.preloaded.line()}"] if getattr(emu, "preloaded", None) else []),
         f"  admin:       {url}/_emulator/health   journal: {url}/_emulator/requests",
         "  test credentials:",
     ]
@@ -114,12 +130,18 @@ def serve(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from .app import create_app
+    from .core.preload import PreloadError
+    from .core.snapshots import SnapshotError
     from .core.tenants import FixtureError
 
     try:
         app = create_app(settings)
     except FixtureError as exc:
         return _fail(f"fixtures: {exc}")
+    except PreloadError as exc:
+        return _fail(f"preload {settings.preload}: {exc}")
+    except SnapshotError as exc:
+        return _fail(f"--import {settings.import_file}: {exc}")
     except (OSError, SQLAlchemyError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return _fail(f"cannot open the database {settings.resolved_database_url}: {first}")
@@ -151,8 +173,27 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def preload(args: argparse.Namespace) -> int:
+    """``storage-emulator preload DIR [--url URL]``: PUT every file of the tree, streamed."""
+    import os
+
+    from .core.preload import PreloadError, push_tree
+
+    url = args.url or os.environ.get("EMULATOR_URL") or "http://127.0.0.1:8080"
+    try:
+        summary = push_tree(url, args.dir, progress=args.progress)
+    except PreloadError as exc:
+        return _fail(f"preload {args.dir}: {exc}")
+    print(f"preloaded {summary.line()} into {url.rstrip('/')}", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "preload":
+        return preload(args)
+    if args.command == "snapshot":
+        return cli_snapshot.run(args)
     return 2  # pragma: no cover - argparse requires a command

@@ -20,7 +20,9 @@ def _default_fixtures() -> list[Path]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EMULATOR_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="EMULATOR_", extra="forbid", validate_default=True, validate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -33,6 +35,23 @@ class Settings(BaseSettings):
     # Beyond the contract's table: knobs tests and sandboxes want.
     seed: int | None = None  # deterministic ids when set
     journal_size: int = Field(1000, ge=1, le=1_000_000)
+    preload: Path | None = None  # a folder tree <api>/<tenant>/<path> loaded at start
+    # An exported snapshot restored at start (--import / EMULATOR_IMPORT; checked when read).
+    import_file: Path | None = Field(None, validation_alias="EMULATOR_IMPORT")
+
+    @field_validator("import_file", mode="before")
+    @classmethod
+    def _import_file(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("preload", mode="before")
+    @classmethod
+    def _preload_dir(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if not Path(str(value)).is_dir():
+            raise ValueError("not a directory")
+        return value
 
     @field_validator("fixtures", mode="before")
     @classmethod

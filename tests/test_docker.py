@@ -305,13 +305,15 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
 
     log_path = tmp_path / "server.log"
     url = f"http://127.0.0.1:{port}{HEALTH_PATH}"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    base = f"http://127.0.0.1:{port}"
 
-        def log_text() -> str:
-            return log_path.read_text(errors="replace")[-4000:]
+    def log_text() -> str:
+        return log_path.read_text(errors="replace")[-4000:]
 
+    def run_image() -> subprocess.Popen:
+        """Start the image's CMD and wait until its health endpoint answers ok."""
+        with log_path.open("a") as log:
+            proc = subprocess.Popen(argv, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
         body = None
         deadline = time.monotonic() + 30
         with httpx.Client(trust_env=False, timeout=2) as client:
@@ -328,17 +330,40 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert body is not None, f"{url} did not answer 200 within 30 s:\n{log_text()}"
         assert body.get("status") == "ok", body
-        assert (data_dir / "emulator.db").is_file(), f"no emulator.db in {data_dir}:\n{log_text()}"
+        return proc
 
-        check = subprocess.run(check_argv, env=env, capture_output=True, text=True, timeout=30)
-        assert check.returncode == 0, f"HEALTHCHECK failed ({check.returncode}):\n{check.stdout}{check.stderr}"
-
+    def stop(proc: subprocess.Popen) -> None:
         proc.send_signal(signal.SIGINT)
         try:
             code = proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pytest.fail(f"the server did not exit within 10 s of SIGINT:\n{log_text()}")
         assert code == 0, f"exit code {code} after SIGINT:\n{log_text()}"
+
+    jpush = ("testjpushappkey000000001", "testjpushmastersecret001")
+    proc = run_image()
+    try:
+        assert (data_dir / "emulator.db").is_file(), f"no emulator.db in {data_dir}:\n{log_text()}"
+        check = subprocess.run(check_argv, env=env, capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, f"HEALTHCHECK failed ({check.returncode}):\n{check.stdout}{check.stderr}"
+        # State a restart must keep: an object, a tenant added at run time.
+        with httpx.Client(base_url=base, trust_env=False, timeout=10) as c:
+            up = c.post("/v3/files/alias", auth=jpush, files={"filename": ("a.txt", b"alice\nbob\n")})
+            assert up.status_code == 200, up.text
+            added = c.post("/_emulator/fixtures", json={"antelope": [{"app_id": "kept", "app_key": "k"}]})
+            assert added.status_code == 200, added.text
+        stop(proc)
+
+        # The same /data again: what was there is still there.
+        proc = run_image()
+        with httpx.Client(base_url=base, trust_env=False, timeout=10) as c:
+            listed = c.get("/v3/files", auth=jpush).json()
+            assert [f["file_id"] for f in listed["files"]] == [up.json()["file_id"]], listed
+            lines = c.get("/_emulator/jpush/files").json()[0]["lines"]
+            assert lines == ["alice", "bob"]
+            apps = [t["app_id"] for t in c.get("/_emulator/credentials").json()["antelope"]]
+            assert "kept" in apps
+        stop(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -59,3 +59,48 @@ def test_pan123_curl_walkthrough_uploads_and_downloads_back(tmp_path):
         assert '"partNumber"' in out.stdout  # list_upload_parts showed the three slices
     finally:
         server.stop()
+
+
+def test_sandbox_walkthrough_one_call_per_api(tmp_path):
+    """The README's sandbox: ``storage-emulator serve`` (the installed command) and one call per API."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from helpers import free_port
+
+    assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
+    [walk] = blocks_after("## Sandbox: one call per API")
+    command = Path(sys.executable).parent / "storage-emulator"
+    assert command.is_file(), "the storage-emulator console script is not installed next to python"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    proc = subprocess.Popen([str(command), "serve", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        import time
+
+        import httpx
+
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/_emulator/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        script = "set -e\n" + walk.replace("http://127.0.0.1:8080", base)
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out
+        lines = out.stdout.splitlines()
+        assert lines[0] == '{"total_count":0,"files":[]}'
+        assert '"code":0' in lines[1] and '"accessToken"' in lines[1]
+        assert '"access_token"' in lines[2] and '"expires_in":7200' in lines[2]
+        assert '"obj_id"' in lines[3] and '"key":"/1/hello.txt"' in lines[3].replace(" ", "")
+        assert '"status":200' in lines[4] and '"upload_token"' in lines[4]
+        entries = httpx.get(base + "/_emulator/requests").json()
+        assert [e["api"] for e in entries] == ["jpush", "pan123", "wechat", "antelope", "nextjoy"]
+        assert all(e["status"] == 200 for e in entries)
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=15)

@@ -7,10 +7,14 @@ import json
 import math
 from typing import Any
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from .. import __version__
+from ..core.ownership import ScopeError, parse_scope, parse_scope_params
 from ..core.runtime import Emulator
 from ..core.tenants import FixtureError
 from ..core.urls import public_base
@@ -68,9 +72,27 @@ async def add_fixtures(request: Request) -> Response:
 
 
 @router.post("/reset")
-async def reset(request: Request) -> dict[str, str]:
-    _emu(request).reset()
-    return {"status": "ok"}
+async def reset(request: Request) -> Response:
+    """No body: everything. ``{"tenants": {api: [identity, ...]}}``: only those tenants'
+    objects, sessions, tokens, events, journal entries, limit windows and faults."""
+    emu = _emu(request)
+    try:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or set(body) - {"tenants"}:
+            raise ScopeError('body must be empty or {"tenants": {api: [identity, ...]}}')
+        scope = None if body.get("tenants") is None else parse_scope(body["tenants"], emu.tenants)
+    except json.JSONDecodeError as exc:
+        return _bad(f"body is not JSON: {exc.msg}")
+    except ScopeError as exc:
+        return _bad(str(exc))
+    await asyncio.to_thread(emu.reset, scope)
+    return JSONResponse({"status": "ok"})
+
+
+def _journal_scope(request: Request) -> Any:
+    """Repeated ``scope=<api>:<identity>``: only those tenants' entries (None: all)."""
+    emu = _emu(request)
+    return parse_scope_params(request.query_params.getlist("scope"), emu.tenants, known_tenants=False)
 
 
 @router.get("/requests")
@@ -81,14 +103,27 @@ async def requests_(
     status: str | None = None,
     limit: int | None = None,
     tenant: str | None = None,
-) -> list[dict[str, Any]]:
-    return _emu(request).journal.query(api=api, path=path, status=status, limit=limit, tenant=tenant)
+    scope: Annotated[list[str] | None, Query(description="<api>:<identity>, repeatable")] = None,
+) -> Response:
+    try:
+        owned = _journal_scope(request)
+    except ScopeError as exc:
+        return _bad(str(exc))
+    entries = _emu(request).journal.query(api=api, path=path, status=status, limit=limit, tenant=tenant, scope=owned)
+    return JSONResponse(jsonable_encoder(entries))
 
 
 @router.delete("/requests")
-async def clear_requests(request: Request) -> dict[str, str]:
-    _emu(request).journal.clear()
-    return {"status": "ok"}
+async def clear_requests(
+    request: Request,
+    scope: Annotated[list[str] | None, Query(description="<api>:<identity>, repeatable")] = None,
+) -> Response:
+    try:
+        owned = _journal_scope(request)
+    except ScopeError as exc:
+        return _bad(str(exc))
+    cleared = _emu(request).journal.clear(owned)
+    return JSONResponse({"status": "ok", "cleared": cleared})
 
 
 @router.get("/clock")
@@ -109,7 +144,7 @@ async def set_clock(request: Request) -> Response:
         body = await _json_body(request)
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        unknown = set(body) - {"advance", "set", "freeze"}
+        unknown = set(body) - {"advance", "set", "freeze", "real"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
         set_to = _number(body["set"], "set") if "set" in body else None
@@ -119,10 +154,15 @@ async def set_clock(request: Request) -> Response:
             raise ValueError("freeze must be true or false")
         if set_to is not None and set_to < 0:
             raise ValueError("set must be a unix time in seconds")
+        real = body.get("real", False)
+        if not isinstance(real, bool) or (real and len(body) > 1):
+            raise ValueError("real must be true, alone (back to real, unfrozen time)")
     except json.JSONDecodeError as exc:
         return _bad(f"body is not JSON: {exc.msg}")
     except ValueError as exc:
         return _bad(str(exc))
+    if real:
+        clock.reset()
     if freeze is True:
         clock.freeze(True)
     if set_to is not None:
@@ -155,3 +195,23 @@ async def store_probe(request: Request) -> dict[str, Any]:
 
     await asyncio.to_thread(commit_and_reclaim)
     return {"size": staged.size, "md5": staged.md5, "sha1": staged.sha1}
+
+
+@router.get("/limits")
+async def get_limits(request: Request) -> dict[str, bool]:
+    return {"enabled": _emu(request).limiter.enabled}
+
+
+@router.post("/limits")
+async def set_limits(request: Request) -> Response:
+    """``{"enabled": false}`` turns every vendor QPS / per-minute limit off (as
+    ``--no-rate-limits``), ``true`` back on; windows keep counting either way."""
+    try:
+        body = await _json_body(request)
+    except json.JSONDecodeError as exc:
+        return _bad(f"body is not JSON: {exc.msg}")
+    if not isinstance(body, dict) or set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
+        return _bad('body must be {"enabled": true} or {"enabled": false}')
+    limiter = _emu(request).limiter
+    limiter.enabled = body["enabled"]
+    return JSONResponse({"enabled": limiter.enabled})

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from . import journal
-from .errors import ErrorCode, VendorError
+from . import faults, journal
+from .errors import ErrorCode, ErrorTable, VendorError
 from .tenants import TenantModel
 
 if TYPE_CHECKING:
@@ -22,6 +22,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("emulator")
 
 Renderer = Callable[[VendorError], Response]
+
+
+@dataclass(frozen=True)
+class ErrorFamily:
+    """One of an API's error tables and the envelope it is answered in (an API may have
+    several: its JSON API and a storage host). ``prepare`` is what that API's routes do first
+    for every request to set up ids the envelope carries (123pan's x-traceID, Qiniu's
+    X-Reqid); a fault answering before the route runs calls it."""
+
+    table: type[ErrorTable]
+    render: Renderer
+    prepare: Callable[[Request], Any] | None = None
 
 
 @dataclass
@@ -34,6 +46,7 @@ class ApiSpec:
     admin_router: APIRouter | None = None  # mounted under /_emulator/<name>
     endpoints: Callable[[str], dict[str, str]] | None = None  # base URL -> URLs for /health
     implemented: bool = True
+    errors: tuple[ErrorFamily, ...] = ()  # its error tables, for injected business errors
 
 
 def vendor_router(
@@ -54,7 +67,16 @@ def vendor_router(
                 info = journal.info()
                 info.api = api
                 try:
+                    state = faults.pending()
+                    if state is not None:  # fault rules exist: they may act before the route runs
+                        await state.enter(api, request)
                     return await handler(request)
+                except faults.InjectedStatus as injected:
+                    await faults.drain()
+                    return injected.response
+                except faults.InjectedError as err:
+                    await faults.drain()
+                    return _render(err, info, err.render)
                 except VendorError as err:
                     return _render(err, info)
                 except RequestValidationError as exc:
@@ -62,14 +84,16 @@ def vendor_router(
                         raise
                     return _render(invalid(_validation_text(exc)), info)
                 except Exception:
-                    if render is None or internal is None:
+                    if render is None or internal is None or faults.connection_gone():
                         raise
                     log.exception("unexpected error in %s %s", request.method, request.url.path)
                     return _render(internal(), info)
 
             return wrapped
 
-    def _render(err: VendorError, info: journal.RequestInfo) -> Response:
+    VendorRoute.api = api  # type: ignore[attr-defined]  # which API a route serves, for introspection
+
+    def _render(err: VendorError, info: journal.RequestInfo, renderer: Renderer | None = None) -> Response:
         info.code = err.spec.code
         if "reason" in err.extra:
             info.reason = err.extra["reason"]
@@ -77,6 +101,8 @@ def vendor_router(
             info.reason = err.message
         if "expected" in err.extra:
             info.expected = err.extra["expected"]
+        if renderer is not None:
+            return renderer(err)
         if render is None:
             raise err
         return render(err)

@@ -56,6 +56,17 @@ class Clock:
             self._offset = 0.0
             self._frozen_at = None
 
+    def save(self) -> dict[str, float | None]:
+        """Offset and frozen instant, for a snapshot (:meth:`load` brings them back)."""
+        with self._lock:
+            return {"offset": self._offset, "frozen_at": self._frozen_at}
+
+    def load(self, state: dict[str, float | None]) -> None:
+        frozen_at = state.get("frozen_at")
+        with self._lock:
+            self._offset = float(state.get("offset") or 0.0)
+            self._frozen_at = None if frozen_at is None else float(frozen_at)
+
     def datetime(self, tz: timezone = timezone.utc) -> datetime:
         return datetime.fromtimestamp(self.now(), tz)
 

@@ -78,5 +78,28 @@ class Database:
         with self._lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
+    def image(self) -> bytes:
+        """The whole in-memory database as bytes (sqlite3 ``serialize``), for cheap copies."""
+        if not self.memory:
+            raise ValueError("only an in-memory database has an image")
+        with self._lock:
+            raw = self.engine.raw_connection()
+            try:
+                return raw.driver_connection.serialize()
+            finally:
+                raw.close()
+
+    def load_image(self, image: bytes) -> None:
+        """Replace the whole in-memory database by an :meth:`image` (sqlite3 ``deserialize``)."""
+        if not self.memory:
+            raise ValueError("only an in-memory database can load an image")
+        with self._lock:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.deserialize(image)
+                raw.driver_connection.execute("PRAGMA foreign_keys=ON")
+            finally:
+                raw.close()
+
     def dispose(self) -> None:
         self.engine.dispose()

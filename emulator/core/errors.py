@@ -53,3 +53,11 @@ class ErrorTable:
     @classmethod
     def all(cls) -> list[ErrorCode]:
         return [v for v in vars(cls).values() if isinstance(v, ErrorCode)]
+
+    @classmethod
+    def by_code(cls, code: int | str) -> ErrorCode | None:
+        """The first row with that business code (``"429"`` finds 429 too), or None."""
+        for spec in cls.all():
+            if spec.code == code or str(spec.code) == str(code):
+                return spec
+        return None

@@ -23,6 +23,22 @@ class Ids:
             with self._lock:
                 self._rng = random.Random(self._seed)
 
+    def save(self) -> list | None:
+        """The deterministic generator's position (None when ids are random), for a snapshot."""
+        if self._rng is None:
+            return None
+        with self._lock:
+            version, internal, gauss = self._rng.getstate()
+            return [version, list(internal), gauss]
+
+    def load(self, state: list | None) -> None:
+        """Continue from a :meth:`save`d position (ignored when ids are random or it is None)."""
+        if self._rng is None or state is None:
+            return
+        version, internal, gauss = state
+        with self._lock:
+            self._rng.setstate((version, tuple(internal), gauss))
+
     def bytes(self, n: int) -> bytes:
         if self._rng is None:
             return secrets.token_bytes(n)

@@ -13,6 +13,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,16 @@ class RequestInfo:
     reason: str | None = None
     expected: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Called with the tenant each time a route names it: the fault middleware's hook, which
+    # checks the tenant-bound fault rules at that moment (and may raise their action).
+    on_tenant: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "tenant" and value is not None:
+            hook = self.__dict__.get("on_tenant")
+            if hook is not None:
+                hook(value)
 
 
 current: ContextVar[RequestInfo | None] = ContextVar("emulator_request_info", default=None)
@@ -113,9 +124,14 @@ class Journal:
         status: str | None = None,
         limit: int | None = None,
         tenant: str | None = None,
+        scope: Mapping[str, Iterable[str]] | None = None,
     ) -> list[dict[str, Any]]:
+        """Entries oldest first; ``scope`` ({api: [tenant identity, ...]}) keeps only the
+        entries of those tenants (as several test workers sharing one emulator want)."""
         with self._lock:
             entries = list(self._entries)
+        if scope is not None:
+            entries = [e for e in entries if _in_scope(scope, e)]
         if api is not None:
             entries = [e for e in entries if (e["api"] or "none") == api]
         if tenant is not None:
@@ -128,12 +144,25 @@ class Journal:
             entries = entries[-limit:] if limit > 0 else []
         return entries
 
-    def clear(self) -> None:
+    def clear(self, scope: Mapping[str, Iterable[str]] | None = None) -> int:
+        """Forget every entry, or only the entries of ``scope``'s tenants; returns how many."""
         with self._lock:
-            self._entries.clear()
+            before = len(self._entries)
+            if scope is None:
+                self._entries.clear()
+            else:
+                kept = [e for e in self._entries if not _in_scope(scope, e)]
+                self._entries.clear()
+                self._entries.extend(kept)
+            return before - len(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _in_scope(scope: Mapping[str, Iterable[str]], entry: dict[str, Any]) -> bool:
+    api, tenant = entry.get("api"), entry.get("tenant")
+    return api is not None and tenant is not None and tenant in scope.get(api, ())
 
 
 def _status_matches(actual: int | None, wanted: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .clock import Clock
@@ -50,6 +51,12 @@ class RateLimiter:
         allowed = used <= limit.count or not self.enabled
         return Decision(allowed, limit.count, max(0, limit.count - used), start + limit.period - now)
 
-    def reset(self) -> None:
+    def reset(self, scope: Mapping[str, Iterable[str]] | None = None) -> None:
+        """Forget every window, or only those of ``scope``'s tenants: a window's principal
+        is the tenant identity (123pan client_id, JPush app_key)."""
         with self._lock:
-            self._windows.clear()
+            if scope is None:
+                self._windows.clear()
+                return
+            for key in [k for k in self._windows if k[1] in scope.get(k[0], ())]:
+                del self._windows[key]

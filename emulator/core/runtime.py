@@ -13,15 +13,22 @@ from .apis import ApiSpec
 from .blobs import Blob, BlobChunk, BlobStore
 from .clock import Clock
 from .db import Base, Database
+from .faults import Faults
 from .ids import Ids
 from .journal import Journal
+from .ownership import Scope, delete_owned, recount_blobs, scope_records
 from .ratelimit import RateLimiter
+from .snapshots import Snapshots
 from .tenants import Tenants
 
 
 class Emulator:
-    def __init__(self, settings: Settings, apis: Sequence[ApiSpec]) -> None:
+    def __init__(self, settings: Settings, apis: Sequence[ApiSpec], image: bytes | None = None) -> None:
+        """``image``: a :meth:`Database.image` of an in-memory emulator already started with
+        the same settings; starting from it skips the schema and fixture work (the pytest
+        plugin's fresh emulator per test)."""
         self.settings = settings
+        self._image = image
         self.apis = {spec.name: spec for spec in apis}
         self.clock = Clock()
         self.ids = Ids(settings.seed)
@@ -30,25 +37,48 @@ class Emulator:
         self.limiter = RateLimiter(self.clock, enabled=settings.rate_limits)
         self.journal = Journal(self.clock, settings.journal_size)
         self.tenants = Tenants(self.db, apis)
+        self.faults = Faults(self.apis)
         self._services: dict[str, Any] = {}
+        self.snapshots = Snapshots(self)
+        self.preloaded: Any = None  # core.preload.Summary of --preload, shown in the banner
 
     def start(self) -> None:
         """Create the schema, reclaim leftovers, seed the fixture files. Raises
         :class:`~emulator.core.tenants.FixtureError` on a bad fixture file."""
-        self.db.create_schema()
-        self.blobs.sweep()
-        self.tenants.reload()
-        self.tenants.load_files(self.settings.fixtures)
+        if self._image is not None:
+            self.db.load_image(self._image)
+            self.tenants.reload()
+        else:
+            self.db.create_schema()
+            self.blobs.sweep()
+            self.tenants.reload()
+            self.tenants.load_files(self.settings.fixtures)
         for name, spec in self.apis.items():
             if spec.service_factory is not None:
                 self._services[name] = spec.service_factory(self)
+        if self._image is None and self.settings.import_file is not None:
+            # --import FILE: the exported state, then the fixture files' tenants on top.
+            # Raises SnapshotError for a file that is not a snapshot this emulator reads.
+            self.snapshots.restore_file(self.settings.import_file)
+            self.tenants.load_files(self.settings.fixtures)
 
     def service(self, api: str) -> Any:
         return self._services[api]
 
-    def reset(self) -> None:
-        """Drop every object, upload session, event, journal entry and limit counter;
-        tenants and the clock stay."""
+    def reset(self, scope: Scope | None = None) -> None:
+        """Drop every object, upload session, event, journal entry, limit counter and
+        fault; tenants and the clock stay. With ``scope`` ({api: (identity, ...)}, see
+        core/ownership.py) only those tenants' rows, journal entries, limit windows and
+        faults go; bytes other tenants still reference stay."""
+        if scope is not None:
+            with self.db.session() as s:
+                delete_owned(s, scope_records(scope, self.tenants), reset=True)
+                recount_blobs(s)
+            self.limiter.reset(scope)
+            self.journal.clear(scope)
+            self.faults.clear(scope)
+            self.state_changed()
+            return
         with self.db.session() as s:
             for table in reversed(Base.metadata.sorted_tables):
                 model_keeps = any(
@@ -62,7 +92,17 @@ class Emulator:
             self.blobs.reset(s)
         self.limiter.reset()
         self.journal.clear()
+        self.faults.clear()
         self.ids.reseed()
+        self.state_changed()
+
+    def state_changed(self) -> None:
+        """Tell each service that rows changed under it (reset, restore): it drops what
+        it derived from them in memory (its optional ``state_changed`` hook)."""
+        for service in self._services.values():
+            hook = getattr(service, "state_changed", None)
+            if callable(hook):
+                hook()
 
     def close(self) -> None:
         self.db.dispose()

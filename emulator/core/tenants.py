@@ -8,6 +8,7 @@ restart) with an in-memory index for per-request lookups.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -60,14 +61,19 @@ def _format_validation(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+@functools.lru_cache(maxsize=None)
+def _document_model(apis: tuple[tuple[str, type[TenantModel]], ...]) -> type[BaseModel]:
+    """The fixture document's model for a set of APIs (built once: pydantic model
+    construction costs ~2 ms, and the pytest plugin makes an emulator per test)."""
+    fields: dict[str, Any] = {name: (list[model], []) for name, model in apis}
+    return create_model("FixtureDocument", __config__=ConfigDict(extra="forbid"), **fields)
+
+
 class Tenants:
     def __init__(self, db: Database, specs: Iterable[ApiSpec]) -> None:
         self.db = db
         self.specs = {s.name: s for s in specs}
-        fields: dict[str, Any] = {name: (list[spec.tenant_model], []) for name, spec in self.specs.items()}
-        self._document_model = create_model(
-            "FixtureDocument", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        self._document_model = _document_model(tuple((n, s.tenant_model) for n, s in self.specs.items()))
         self._index: dict[str, dict[str, BaseModel]] = {name: {} for name in self.specs}
         self._lock = threading.Lock()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .auth import UINT32_MAX
@@ -57,3 +58,15 @@ async def objects(request: Request, app_id: str | None = None) -> list[dict[str,
 async def events(request: Request, app_id: str | None = None, channel_id: int | None = None) -> list[dict[str, Any]]:
     """Every event appended to the channels (of one app / channel if given), with its offset."""
     return _service(request).all_events(app_id, channel_id)
+
+
+@router.get("/objects/{obj_id}/content")
+async def object_content(obj_id: str, request: Request) -> Response:
+    """The stored bytes of an object, by obj_id (expired objects are gone)."""
+    service = _service(request)
+    found = next((o for o in service.all_objects() if o["obj_id"] == obj_id), None)
+    if found is None:
+        return JSONResponse({"error": f"no object {obj_id!r}"}, status_code=404)
+    blob_id = service.blob_of(obj_id)
+    return StreamingResponse(service.read(blob_id), media_type="application/octet-stream",
+                             headers={"Content-Length": str(found["file_size"])})

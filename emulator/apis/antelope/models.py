@@ -12,6 +12,8 @@ from ...core.db import Base
 
 class AntelopeObject(Base):
     __tablename__ = "antelope_objects"
+    __tenant_api__ = "antelope"  # whose rows (core/ownership.py)
+    __tenant_column__ = "app_id"
     __table_args__ = (
         UniqueConstraint("app_id", "key", name="uq_antelope_objects_app_key"),
         Index("ix_antelope_objects_expire", "expire_at"),
@@ -34,6 +36,8 @@ class AntelopeObject(Base):
 
 class AntelopeEvent(Base):
     __tablename__ = "antelope_events"
+    __tenant_api__ = "antelope"  # whose rows (core/ownership.py)
+    __tenant_column__ = "app_id"
     __table_args__ = (UniqueConstraint("app_id", "channel_id", "offset", name="uq_antelope_events_offset"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.errors import VendorError
+from ...core.preload import PreloadError, refusal, segments, where
 from . import auth
 from .errors import AntelopeError
 from .models import AntelopeEvent, AntelopeObject
@@ -207,6 +208,18 @@ class AntelopeService:
             counter = self._counter
         return f"{seconds:08x}{self._instance}{area_id & 0xFF:02x}{counter:06x}"
 
+    # -- snapshot hooks (core/snapshots.py): the obj_id counter lives in memory ---------
+    def save_state(self) -> dict[str, Any]:
+        with self._lock:
+            return {"instance": self._instance, "counter": self._counter}
+
+    def load_state(self, state: dict[str, Any] | None) -> None:
+        if not isinstance(state, dict):
+            return
+        with self._lock:
+            self._instance = str(state.get("instance", self._instance))
+            self._counter = int(state.get("counter", self._counter)) & 0xFFFFFF
+
     # -- receiving bytes -----------------------------------------------------------------
     @staticmethod
     def upload2_params(size: str | None, expiretype: str | None, key: str | None) -> Upload2Params:
@@ -278,13 +291,59 @@ class AntelopeService:
 
     def upload2(self, grant: auth.Grant, params: Upload2Params, key: str | None, metadata: Any,
                 received: Received) -> dict[str, Any]:
+        return self.store_object(grant, key, received, metadata, params.expire_type)[0]
+
+    def store_object(self, grant: auth.Grant, key: str | None, received: Received, metadata: Any,
+                     expire_type: int, *, keep_identical: bool = False) -> tuple[dict[str, Any], str]:
+        """upload2's commit (shared with :meth:`preload`): a new obj_id, the final key, the
+        object stored (replacing one at that key). ``keep_identical``: an object already at
+        the key with the same bytes stays as it is. Returns the object and what happened
+        (created, replaced, unchanged); the caller discards ``received`` when unchanged."""
         now = self.emu.clock.now()
         obj_id = self.new_obj_id(grant.tenant.area_id)
         final_key = complete_key(key, received.file_name, obj_id)
         with self.emu.db.session() as s:
             self._purge_expired(s, now)
-            row = self._put(s, grant, obj_id, final_key, received, metadata, params.expire_type, now)
-            return describe(row)
+            old = s.execute(
+                select(AntelopeObject).where(AntelopeObject.app_id == grant.tenant.app_id,
+                                             AntelopeObject.key == final_key)
+            ).scalar_one_or_none()
+            if keep_identical and old is not None and (old.file_id, old.file_size) == (
+                    received.blob.sha1, received.blob.size):
+                return describe(old), "unchanged"
+            row = self._put(s, grant, obj_id, final_key, received, metadata, expire_type, now)
+            return describe(row), "created" if old is None else "replaced"
+
+    # -- preloading ------------------------------------------------------------------------
+    async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """``<cid>/<key path>`` of app ``tenant_id``: stored as an upload2 by that cid with
+        key ``/<key path>`` (name = the file name, no metadata, expiretype 0) would store
+        it. An object at that key with the same bytes stays; other bytes replace it as
+        upload2 to a taken key does (a new obj_id)."""
+        file = where("antelope", tenant_id, path)
+        tenant: Tenant | None = self.emu.tenants.get("antelope", tenant_id)
+        if tenant is None:
+            raise PreloadError(f"no antelope tenant with app_id {tenant_id!r}", file=file)
+        parts = segments("antelope", tenant_id, path)
+        cid_text = parts[0]
+        if len(parts) < 2 or not (cid_text.isascii() and cid_text.isdigit()) or int(cid_text) > auth.UINT32_MAX:
+            raise PreloadError("Antelope objects go in <cid>/<key path>, cid an unsigned 32-bit decimal", file=file)
+        key = "/" + "/".join(parts[1:])
+        try:
+            check_key(key)
+            received = await self.receive(parts[-1], chunks, limit=MAX_UPLOAD2_BYTES, what="file")
+        except VendorError as err:
+            raise refusal(err, file) from None
+        grant = auth.Grant(tenant, int(cid_text), 0, 0, "")  # acting as that cid; no token is handed out
+        try:
+            obj, result = self.store_object(grant, key, received, {}, 0, keep_identical=True)
+        except VendorError as err:
+            self.discard(received)
+            raise refusal(err, file) from None
+        if result == "unchanged":
+            self.discard(received)
+        return {"api": "antelope", "tenant": tenant.app_id, "path": path, "id": obj["obj_id"],
+                "size": obj["file_size"], "result": result}
 
     # -- events --------------------------------------------------------------------------
     @staticmethod
@@ -523,6 +582,10 @@ class AntelopeService:
             if app_id is not None:
                 q = q.where(AntelopeObject.app_id == app_id)
             return [{**describe(r), "expire_at": r.expire_at} for r in s.execute(q).scalars().all()]
+
+    def blob_of(self, obj_id: str) -> int:
+        with self.emu.db.session() as s:
+            return s.execute(select(AntelopeObject.blob_id).where(AntelopeObject.obj_id == obj_id)).scalar_one()
 
     def all_events(self, app_id: str | None = None, channel_id: int | None = None) -> list[dict[str, Any]]:
         with self.emu.db.session() as s:

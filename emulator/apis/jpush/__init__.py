@@ -1,8 +1,10 @@
 """JPush (极光) file API: upload, list, get and delete alias / registration_id files."""
 
-from ...core.apis import ApiSpec
+from ...core.apis import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
+from . import routes
 from .admin import router as admin_router
+from .errors import JPushError
 from .routes import router
 from .service import JPushService
 from .tenant import Tenant
@@ -15,4 +17,5 @@ API = ApiSpec(
     service_factory=JPushService,
     admin_router=admin_router,
     endpoints=lambda base: {"jpush": base},
+    errors=(ErrorFamily(JPushError, routes.render),),
 )

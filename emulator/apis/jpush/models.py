@@ -10,6 +10,8 @@ from ...core.db import Base
 
 class JPushFile(Base):
     __tablename__ = "jpush_files"
+    __tenant_api__ = "jpush"  # whose rows (core/ownership.py)
+    __tenant_column__ = "app_key"
     __table_args__ = (Index("ix_jpush_files_app", "app_key", "expire_at"),)
 
     file_id: Mapped[str] = mapped_column(String(80), primary_key=True)

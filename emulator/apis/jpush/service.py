@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
+from ...core.errors import VendorError
+from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Decision, Limit
 from . import auth
 from .errors import JPushError
@@ -158,16 +160,25 @@ class JPushService:
             raise JPushError.INVALID_PARAM(f"ttl must be within [{TTL_MIN}, {TTL_MAX}] hours, not {ttl}")
         return ttl
 
-    def create(self, tenant: Tenant, file_type: str, received: ReceivedFile, ttl: int | None) -> dict[str, str]:
+    def create(self, tenant: Tenant, file_type: str, received: ReceivedFile, ttl: int | None,
+               replacing: str | None = None) -> dict[str, str]:
+        """Keep a received file (the upload's commit, shared with :meth:`preload`);
+        ``replacing``: a file of the app deleted in the same transaction first."""
         now = self.emu.clock.now()
-        file_id = f"{tenant.app_key}-{self.emu.ids.uuid4()}"
         with self.emu.db.session() as s:
+            if replacing is not None:
+                old = s.get(JPushFile, replacing)
+                if old is not None and old.app_key == tenant.app_key:
+                    self._drop(s, old)
             self._purge_expired(s, tenant.app_key, now)
             active = s.execute(
                 select(func.count()).select_from(JPushFile).where(JPushFile.app_key == tenant.app_key)
             ).scalar_one()
             if active >= MAX_ACTIVE_FILES:
                 raise JPushError.TOO_MANY_FILES(f"an app key may keep at most {MAX_ACTIVE_FILES} unexpired files")
+            file_id = f"{tenant.app_key}-{self.emu.ids.uuid4()}"
+            while s.get(JPushFile, file_id) is not None:  # a seeded id source restarted on old data
+                file_id = f"{tenant.app_key}-{self.emu.ids.uuid4()}"
             blob_id = self.emu.blobs.commit(s, received.blob)
             s.add(
                 JPushFile(
@@ -184,15 +195,52 @@ class JPushService:
             )
         return {"file_id": file_id}
 
+    # -- preloading -----------------------------------------------------------------
+    async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """``<alias|registration_id>/<name>.txt`` of app key ``tenant_id``: validated and
+        kept as an upload without ``ttl`` would be. An unexpired file of that type and name
+        with the same bytes stays; other bytes replace it (deleted, then uploaded anew)."""
+        file = where("jpush", tenant_id, path)
+        tenant: Tenant | None = self.emu.tenants.get("jpush", tenant_id)
+        if tenant is None:
+            raise PreloadError(f"no jpush tenant with app_key {tenant_id!r}", file=file)
+        parts = segments("jpush", tenant_id, path)
+        if len(parts) != 2:
+            raise PreloadError("JPush files go in <alias|registration_id>/<name>.txt", file=file)
+        file_type, name = parts
+        try:
+            self.check_type(file_type)
+            received = await self.receive_file(name, chunks)
+        except VendorError as err:
+            raise refusal(err, file) from None
+        same = next((r for r in self._active(tenant.app_key) if r.type == file_type and r.file_name == name), None)
+        if same is not None:
+            info = self.emu.blobs.info(same.blob_id)
+            if info is not None and (info.sha1, info.md5, info.size) == (
+                    received.blob.sha1, received.blob.md5, received.blob.size):
+                self.discard(received)
+                return {"api": "jpush", "tenant": tenant.app_key, "path": path, "id": same.file_id,
+                        "size": info.size, "result": "unchanged"}
+        try:
+            file_id = self.create(tenant, file_type, received, None, replacing=same.file_id if same else None)["file_id"]
+        except VendorError as err:
+            self.discard(received)
+            raise refusal(err, file) from None
+        return {"api": "jpush", "tenant": tenant.app_key, "path": path, "id": file_id, "size": received.blob.size,
+                "result": "replaced" if same is not None else "created"}
+
     # -- queries -------------------------------------------------------------------
     def _purge_expired(self, session: Any, app_key: str | None, now: float) -> None:
         q = select(JPushFile).where(JPushFile.expire_at <= now)
         if app_key is not None:
             q = q.where(JPushFile.app_key == app_key)
         for row in session.execute(q).scalars().all():
-            session.delete(row)
-            session.flush()
-            self.emu.blobs.release(session, row.blob_id)
+            self._drop(session, row)
+
+    def _drop(self, session: Any, row: JPushFile) -> None:
+        session.delete(row)
+        session.flush()
+        self.emu.blobs.release(session, row.blob_id)
 
     def _active(self, app_key: str | None) -> list[JPushFile]:
         now = self.emu.clock.now()
@@ -233,9 +281,7 @@ class JPushService:
         with self.emu.db.session() as s:
             row = s.get(JPushFile, file_id)
             if row is not None and row.app_key == app_key:
-                s.delete(row)
-                s.flush()
-                self.emu.blobs.release(s, row.blob_id)
+                self._drop(s, row)
 
     # -- evidence for tests --------------------------------------------------------
     async def lines(self, row: JPushFile) -> list[str]:

@@ -1,11 +1,12 @@
 """NextJoy upload-token service: signed calls that mint Qiniu upload tokens and manage
 the tenant's bucket, plus the emulated Qiniu upload host those tokens work on."""
 
-from ...core.apis import ApiSpec
+from ...core.apis import ApiSpec, ErrorFamily
 from ...core.statuses import allow_statuses
 from . import models  # noqa: F401  (registers the tables)
+from . import routes
 from .admin import router as admin_router
-from .errors import QiniuError
+from .errors import NextJoyError, QiniuError
 from .routes import router
 from .service import UC_PATH, UP_PATH, NextJoyService
 from .tenant import Tenant
@@ -21,4 +22,8 @@ API = ApiSpec(
     service_factory=NextJoyService,
     admin_router=admin_router,
     endpoints=lambda base: {"nextjoy": base, "qiniu_upload": base + UP_PATH, "qiniu_uc": base + UC_PATH},
+    errors=(
+        ErrorFamily(NextJoyError, routes.render_nextjoy),
+        ErrorFamily(QiniuError, routes.render_qiniu, prepare=routes._reqid),
+    ),
 )

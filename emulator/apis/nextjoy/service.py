@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from ...core.blobs import BlobTooLarge, StagedBlob
+from ...core.errors import VendorError
+from ...core.preload import PreloadError, refusal, segments, where
 from . import auth, qiniu
 from .errors import NextJoyError, QiniuError
 from .models import NextJoyRefresh, QiniuObject
@@ -237,13 +239,20 @@ class NextJoyService:
         """Put the object in the grant's bucket. Without an exact-key scope (or with
         insertOnly) an existing key is 614 unless its content is identical, which Qiniu
         answers as a success without change."""
-        tenant = grant.tenant
+        return self.put(grant.tenant, key, received, may_overwrite=grant.policy.may_overwrite)[0]
+
+    def put(self, tenant: Tenant, key: str, received: Received, *, may_overwrite: bool,
+            keep_identical: bool = False) -> tuple[dict[str, str], str]:
+        """The upload host's commit (shared with :meth:`preload`). ``keep_identical``: an
+        object with the same etag stays as it is even where overwriting is allowed. Returns
+        the answer and what happened (created, replaced, unchanged)."""
         etag = received.digest.etag()
         mime = guess_mime(received.content_type, key, received.filename)
         put_time = int(round(self.emu.clock.now() * 10_000_000))
         with self.emu.db.session() as s:
             row = s.get(QiniuObject, (tenant.qiniu_access_key, tenant.bucket, key))
-            if row is not None and not grant.policy.may_overwrite:
+            existed = row is not None
+            if row is not None and (not may_overwrite or (keep_identical and row.hash == etag)):
                 if row.hash != etag:
                     raise QiniuError.FILE_EXISTS(reason=f"{key!r} exists in {tenant.bucket!r} with other content")
                 unchanged = True
@@ -272,7 +281,46 @@ class NextJoyService:
                     self.emu.blobs.release(s, old_blob)
         if unchanged:
             self.discard(received)
-        return {"hash": etag, "key": key}
+        return {"hash": etag, "key": key}, "unchanged" if unchanged else "replaced" if existed else "created"
+
+    # -- preloading ----------------------------------------------------------------
+    def preload_tenant(self, tenant_id: str) -> Tenant | None:
+        """A tenant folder: the identity ``appid:child_id``, or a bucket name when the
+        bucket is one Qiniu bucket (one access key) — then its first tenant."""
+        tenant: Tenant | None = self.emu.tenants.get("nextjoy", tenant_id)
+        if tenant is not None:
+            return tenant
+        owners = [t for t in self.emu.tenants.all("nextjoy") if t.bucket == tenant_id]
+        accounts = sorted({t.qiniu_access_key for t in owners})
+        if len(accounts) > 1:
+            names = ", ".join(t.identity() for t in owners)
+            raise PreloadError(f"bucket {tenant_id!r} exists under {len(accounts)} Qiniu accounts (tenants {names});"
+                               " name the tenant folder appid:child_id")
+        return owners[0] if owners else None
+
+    async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """``<key>`` into the tenant's bucket as a form upload with an exact-key token
+        (which may overwrite) would put it: Qiniu etag, MD5, size, MIME type detected from
+        the key, putTime now. An object with the same etag stays."""
+        file = where("nextjoy", tenant_id, path)
+        try:
+            tenant = self.preload_tenant(tenant_id)
+        except PreloadError as exc:
+            raise PreloadError(exc.reason, file=file) from None
+        if tenant is None:
+            raise PreloadError(f"no nextjoy tenant {tenant_id!r} (appid:child_id or a bucket name)", file=file)
+        segments("nextjoy", tenant_id, path)
+        try:
+            received = await self.receive(chunks, path.rsplit("/", 1)[-1], None)
+        except VendorError as err:
+            raise refusal(err, file) from None
+        try:
+            answer, result = self.put(tenant, path, received, may_overwrite=True, keep_identical=True)
+        except VendorError as err:
+            self.discard(received)
+            raise refusal(err, file) from None
+        return {"api": "nextjoy", "tenant": tenant.identity(), "path": path, "id": answer["key"],
+                "size": received.blob.size, "result": result}
 
     def query_regions(self, access_key: str, bucket: str, host: str) -> dict[str, Any]:
         """The region answer of Qiniu's ``/v4/query``: the upload and query domains are

@@ -58,3 +58,25 @@ async def file_content(file_id: str, request: Request) -> Response:
 async def uploads(request: Request) -> list[dict[str, Any]]:
     """Every upload session with its state and received slices."""
     return _service(request).all_uploads()
+
+
+@router.post("/tokens")
+async def mint_token(request: Request) -> Response:
+    """An access token for a client id (default: the first 123pan tenant) without calling
+    /api/v1/access_token, so a test's journal and QPS windows stay untouched:
+    ``{"client_id"?}`` → ``{"client_id", "accessToken", "expiredAt"}``."""
+    try:
+        raw = await request.body()
+        body = json.loads(raw) if raw.strip() else {}
+        if not isinstance(body, dict) or set(body) - {"client_id"}:
+            raise ValueError("body must be {\"client_id\": ...} (optional)")
+    except (json.JSONDecodeError, ValueError) as exc:
+        return JSONResponse({"error": f"bad body: {exc}"}, status_code=400)
+    emu = request.app.state.emulator
+    client_id = body.get("client_id")
+    tenants = emu.tenants.all("pan123")
+    tenant = emu.tenants.get("pan123", client_id) if client_id is not None else (tenants[0] if tenants else None)
+    if tenant is None:
+        return JSONResponse({"error": f"no pan123 tenant {client_id!r}"}, status_code=404)
+    answer = _service(request).issue_token(tenant.client_id, tenant.client_secret)
+    return JSONResponse({"client_id": tenant.client_id, **answer})

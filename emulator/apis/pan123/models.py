@@ -3,7 +3,9 @@ slice blobs, and upload sessions with their slices."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Float, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ...core.db import Base
@@ -11,6 +13,8 @@ from ...core.db import Base
 
 class Pan123Token(Base):
     __tablename__ = "pan123_tokens"
+    __tenant_api__ = "pan123"  # whose rows (core/ownership.py)
+    __tenant_column__ = "client_id"
 
     token: Mapped[str] = mapped_column(String(512), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(255))
@@ -23,6 +27,8 @@ class Pan123File(Base):
     Each tenant's image-hosting root is a folder row with ``is_root`` set."""
 
     __tablename__ = "pan123_files"
+    __tenant_api__ = "pan123"  # whose rows (core/ownership.py)
+    __tenant_column__ = "client_id"
     __table_args__ = (
         Index("ix_pan123_files_parent", "client_id", "space", "parent_id", "name"),
         Index("ix_pan123_files_content", "etag", "size"),
@@ -47,6 +53,12 @@ class Pan123FilePart(Base):
     """A file's bytes: its slice blobs in order (one row for a one-slice file)."""
 
     __tablename__ = "pan123_file_parts"
+    __tenant_api__ = "pan123"  # whose rows: its file's (core/ownership.py)
+
+    @classmethod
+    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
+        files = select(Pan123File.id).where(Pan123File.client_id.in_(sorted({t.client_id for t in tenants})))
+        return cls.file_id.in_(files)
 
     file_id: Mapped[str] = mapped_column(ForeignKey("pan123_files.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -59,6 +71,8 @@ class Pan123Upload(Base):
     or failed (MD5 mismatch found by the asynchronous check; slices may be sent again)."""
 
     __tablename__ = "pan123_uploads"
+    __tenant_api__ = "pan123"  # whose rows (core/ownership.py)
+    __tenant_column__ = "client_id"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uploadId of presigned URLs
     preupload_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -81,6 +95,12 @@ class Pan123Upload(Base):
 
 class Pan123UploadPart(Base):
     __tablename__ = "pan123_upload_parts"
+    __tenant_api__ = "pan123"  # whose rows: its upload's (core/ownership.py)
+
+    @classmethod
+    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
+        uploads = select(Pan123Upload.id).where(Pan123Upload.client_id.in_(sorted({t.client_id for t in tenants})))
+        return cls.upload_id.in_(uploads)
 
     upload_id: Mapped[str] = mapped_column(ForeignKey("pan123_uploads.id", ondelete="CASCADE"), primary_key=True)
     part_no: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ...core.blobs import Blob, BlobTooLarge
+from ...core.blobs import Blob, BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
 from ...core.errors import VendorError
+from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Limit
 from . import auth, limits
 from .errors import Pan123Error, S3Error
@@ -106,6 +107,20 @@ class Pan123Service:
         self.emu = emulator
         self.config = Config()
         self._verifications: dict[str, asyncio.Task[str]] = {}
+
+    # -- snapshot hooks (core/snapshots.py, core/runtime.py) ----------------------------
+    def save_state(self) -> dict[str, Any]:
+        """What lives in memory only: the runtime config (part of a whole snapshot)."""
+        return {"config": asdict(self.config)}
+
+    def load_state(self, state: dict[str, Any] | None) -> None:
+        config = (state or {}).get("config")
+        self.config = Config(**config) if isinstance(config, dict) else Config()
+
+    def state_changed(self) -> None:
+        """Rows were reset or restored: MD5s computed for upload sessions may be stale
+        (an upload id can come back with other slices); they are computed again."""
+        self._verifications.clear()
 
     # -- config ----------------------------------------------------------------------
     def config_doc(self) -> dict[str, Any]:
@@ -310,14 +325,19 @@ class Pan123Service:
                 if self._named(s, tenant, OSS, parent_id, name) is not None:
                     raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建", reason=f"{name!r} exists")
             for name in names:
-                row = Pan123File(
-                    id=self._new_id(s, tenant, OSS), seq=self._next_seq(s), client_id=tenant.client_id, space=OSS,
-                    parent_id=parent_id, name=name, is_dir=True, created_at=now, updated_at=now,
-                )
-                s.add(row)
-                s.flush()
+                row = self._new_folder(s, tenant, parent_id, name, now)
                 out.append({"filename": name, "dirID": row.id})
         return {"list": out}
+
+    def _new_folder(self, s: Session, tenant: Tenant, parent_id: str, name: str, now: float) -> Pan123File:
+        """An image-hosting folder, as mkdir makes it (shared with :meth:`preload`)."""
+        row = Pan123File(
+            id=self._new_id(s, tenant, OSS), seq=self._next_seq(s), client_id=tenant.client_id, space=OSS,
+            parent_id=parent_id, name=name, is_dir=True, created_at=now, updated_at=now,
+        )
+        s.add(row)
+        s.flush()
+        return row
 
     @staticmethod
     def _check_type(type_: int | None) -> None:
@@ -335,8 +355,7 @@ class Pan123Service:
         if not ETAG.match(etag):
             raise Pan123Error.FAILED("etag必须是32位十六进制的文件md5", reason=f"etag {etag!r}")
         etag = etag.lower()
-        if size <= 0:
-            raise Pan123Error.FAILED("size必须大于0", reason=f"size {size}")
+        self.check_size(size)
         if duplicate not in (0, 1, 2):
             raise Pan123Error.FAILED("duplicate只能是1或2", reason=f"duplicate {duplicate}")
         known = self.emu.blobs.find(md5=etag, size=size)
@@ -348,11 +367,9 @@ class Pan123Service:
                 raise Pan123Error.FAILED("该目录下已经有同名文件,无法进行创建", reason=f"{filename!r} exists")
             parts = self._reusable(s, etag, size, known.id if known else None)
             if parts is not None:
-                name = self._place(s, tenant, space, parent_id, filename, duplicate)
-                row = self._new_file(s, tenant, space, parent_id, name, etag, size, now)
-                for seq, (blob_id, part_size) in enumerate(parts, 1):
+                for blob_id, _ in parts:
                     self.emu.blobs.retain(s, blob_id)
-                    s.add(Pan123FilePart(file_id=row.id, seq=seq, blob_id=blob_id, size=part_size))
+                row = self._commit_file(s, tenant, space, parent_id, filename, etag, size, parts, duplicate, now)
                 return {"fileID": self.wire_id(space, row.id), "reuse": True, "sliceSize": slice_size}
             upload = Pan123Upload(
                 id=self.emu.ids.hex(16), preupload_id=self._preupload_id(), client_id=tenant.client_id, space=space,
@@ -386,6 +403,22 @@ class Pan123Service:
             if blob is not None and blob.state == "ready" and blob.refcount > 0:
                 return [(blob_id, size)]
         return None
+
+    @staticmethod
+    def check_size(size: int) -> None:
+        if size <= 0:
+            raise Pan123Error.FAILED("size必须大于0", reason=f"size {size}")
+
+    def _commit_file(self, s: Session, tenant: Tenant, space: str, parent_id: str, filename: str, etag: str,
+                     size: int, parts: list[tuple[int, int]], duplicate: int, now: float) -> Pan123File:
+        """A completed upload becomes a file: its name placed (``duplicate`` rules), a new
+        id, and its slice blobs in order — each ``(blob_id, size)`` holding one reference
+        that passes to the file. Shared by 秒传, upload completion and :meth:`preload`."""
+        name = self._place(s, tenant, space, parent_id, filename, duplicate)
+        row = self._new_file(s, tenant, space, parent_id, name, etag, size, now)
+        for seq, (blob_id, part_size) in enumerate(parts, 1):
+            s.add(Pan123FilePart(file_id=row.id, seq=seq, blob_id=blob_id, size=part_size))
+        return row
 
     def _new_file(self, s: Session, tenant: Tenant, space: str, parent_id: str, name: str, etag: str, size: int,
                   now: float) -> Pan123File:
@@ -543,10 +576,9 @@ class Pan123Service:
             folder = s.get(Pan123File, parent)
             if folder is None or not folder.is_dir:
                 raise Pan123Error.FAILED("父目录不存在", reason=f"folder {parent} was deleted during the upload")
-        name = self._place(s, tenant, up.space, parent, up.filename, up.duplicate)
-        row = self._new_file(s, tenant, up.space, parent, name, up.etag, up.size, now)
+        row = self._commit_file(s, tenant, up.space, parent, up.filename, up.etag, up.size,
+                                [(p.blob_id, p.size) for p in parts], up.duplicate, now)
         for p in parts:
-            s.add(Pan123FilePart(file_id=row.id, seq=p.part_no, blob_id=p.blob_id, size=p.size))
             s.delete(p)
         up.state, up.file_id, up.error = "done", row.id, None
         return row
@@ -620,6 +652,102 @@ class Pan123Service:
         if failure is not None:
             raise Pan123Error.FAILED(failure, reason=f"assembled MD5 {md5} vs etag, or finishing failed: {failure}")
         return {"completed": True, "fileID": self.wire_id(space, file_id)}
+
+    # -- preloading ---------------------------------------------------------------------------
+    async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """``<folder>/.../<file>`` into client ``tenant_id``'s image hosting: folders made as
+        mkdir makes them, the file as a completed upload leaves it (slices of the current
+        ``sliceSize``, etag = MD5, a new id, newest in its folder). A file of that name with
+        the same MD5 and size stays; other bytes replace it as the cloud disk's
+        ``duplicate: 2`` overwrite does (the old file goes, the new one gets a new id)."""
+        file = where("pan123", tenant_id, path)
+        tenant: Tenant | None = self.emu.tenants.get("pan123", tenant_id)
+        if tenant is None:
+            raise PreloadError(f"no pan123 tenant with client_id {tenant_id!r}", file=file)
+        *folders, filename = segments("pan123", tenant_id, path)
+        try:
+            for folder in folders:
+                self.check_name(folder, "目录名")
+            self.check_name(filename)
+        except VendorError as err:
+            raise refusal(err, file) from None
+        staged, etag = await self._stage_slices(chunks)
+        size = sum(b.size for b in staged)
+        unchanged: Pan123File | None = None
+        try:
+            self.check_size(size)
+            now = self.emu.clock.now()
+            with self.emu.db.session() as s:
+                parent_id = self._folder(s, tenant, OSS, "", "父目录")
+                for folder in folders:
+                    existing = self._named(s, tenant, OSS, parent_id, folder)
+                    if existing is None:
+                        parent_id = self._new_folder(s, tenant, parent_id, folder, now).id
+                    elif not existing.is_dir:
+                        raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建",
+                                                 reason=f"{folder!r} exists there as a file")
+                    else:
+                        parent_id = existing.id
+                old = self._named(s, tenant, OSS, parent_id, filename)
+                if old is not None and not old.is_dir and (old.etag, old.size) == (etag, size):
+                    unchanged = old
+                else:
+                    parts = [(self.emu.blobs.commit(s, b), b.size) for b in staged]
+                    row = self._commit_file(s, tenant, OSS, parent_id, filename, etag, size, parts, 2, now)
+                    file_id = row.id
+        except BaseException as exc:
+            for b in staged:
+                self.emu.blobs.discard(b)
+            if isinstance(exc, VendorError):
+                raise refusal(exc, file) from None
+            raise
+        if unchanged is not None:
+            for b in staged:
+                self.emu.blobs.discard(b)
+            file_id, result = unchanged.id, "unchanged"
+        else:
+            result = "replaced" if old is not None else "created"
+        return {"api": "pan123", "tenant": tenant.client_id, "path": path, "id": file_id, "size": size,
+                "result": result}
+
+    async def _stage_slices(self, chunks: AsyncIterator[bytes]) -> tuple[list[StagedBlob], str]:
+        """A whole file as slices of ``sliceSize`` (as the presigned PUTs would bring them),
+        each staged as its own blob, and the whole-file MD5 computed on the way."""
+        whole = hashlib.md5()
+        source = chunks.__aiter__()
+        pending = b""
+        exhausted = False
+
+        async def fill() -> bool:
+            nonlocal pending, exhausted
+            while not pending and not exhausted:
+                try:
+                    pending = await source.__anext__()
+                except StopAsyncIteration:
+                    exhausted = True
+            return bool(pending)
+
+        async def take(limit: int) -> AsyncIterator[bytes]:
+            nonlocal pending
+            remaining = limit
+            while remaining > 0 and await fill():
+                if len(pending) <= remaining:
+                    piece, pending = pending, b""
+                else:
+                    piece, pending = pending[:remaining], pending[remaining:]
+                remaining -= len(piece)
+                await asyncio.to_thread(whole.update, piece)
+                yield piece
+
+        staged: list[StagedBlob] = []
+        try:
+            while await fill():
+                staged.append(await self.emu.blobs.stage(take(self.config.slice_size)))
+        except BaseException:
+            for b in staged:
+                self.emu.blobs.discard(b)
+            raise
+        return staged, whole.hexdigest()
 
     # -- image hosting: delete, detail, list --------------------------------------------
     def delete(self, tenant: Tenant, ids: list[str]) -> None:

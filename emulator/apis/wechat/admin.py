@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import or_, select
 
-from .naming import bucket_of
+from . import auth
+from .models import WeChatFile
+from .naming import bucket_of, parse_file_id
 from .service import WeChatService
 
 router = APIRouter(tags=["admin: wechat"])
@@ -27,3 +32,45 @@ async def buckets(request: Request) -> list[dict[str, str]]:
     """Each app environment's bucket id (the middle of its file ids)."""
     tenants = request.app.state.emulator.tenants.all("wechat")
     return [{"appid": t.appid, "env": env, "bucket": bucket_of(t.appid, env)} for t in tenants for env in t.envs]
+
+
+@router.get("/content")
+async def content(request: Request, file_id: str) -> Response:
+    """The stored bytes of a file, by its cloud:// file id."""
+    emu = request.app.state.emulator
+    ref = parse_file_id(file_id)
+    row = None
+    if ref is not None:
+        with emu.db.session() as s:
+            row = s.execute(
+                select(WeChatFile)
+                .where(WeChatFile.key == ref.key, WeChatFile.env == ref.env)
+                .where(or_(WeChatFile.bucket == ref.bucket, WeChatFile.bucket.startswith(ref.bucket + "-")))
+                .order_by(WeChatFile.id)
+            ).scalars().first()
+    if row is None:
+        return JSONResponse({"error": f"no file {file_id!r}"}, status_code=404)
+    return StreamingResponse(emu.blobs.read(row.blob_id), media_type="application/octet-stream",
+                             headers={"Content-Length": str(row.size)})
+
+
+@router.post("/tokens")
+async def mint_token(request: Request) -> Response:
+    """An access_token for an appid (default: the first WeChat tenant) without calling
+    /cgi-bin/token: ``{"appid"?}`` → ``{"appid", "access_token", "expires_in"}``. As with
+    /cgi-bin/token, the app's earlier tokens then expire after the overlap window."""
+    try:
+        raw = await request.body()
+        body = json.loads(raw) if raw.strip() else {}
+        if not isinstance(body, dict) or set(body) - {"appid"}:
+            raise ValueError("body must be {\"appid\": ...} (optional)")
+    except (json.JSONDecodeError, ValueError) as exc:
+        return JSONResponse({"error": f"bad body: {exc}"}, status_code=400)
+    emu = request.app.state.emulator
+    appid = body.get("appid")
+    tenants = emu.tenants.all("wechat")
+    tenant = emu.tenants.get("wechat", appid) if appid is not None else (tenants[0] if tenants else None)
+    if tenant is None:
+        return JSONResponse({"error": f"no wechat tenant {appid!r}"}, status_code=404)
+    return JSONResponse({"appid": tenant.appid, "access_token": auth.issue_token(emu, tenant.appid),
+                         "expires_in": auth.TOKEN_TTL})

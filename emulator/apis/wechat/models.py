@@ -13,6 +13,8 @@ class WeChatToken(Base):
     caller learns why (42001 expired, 40001 superseded) rather than 40014."""
 
     __tablename__ = "wechat_tokens"
+    __tenant_api__ = "wechat"  # whose rows (core/ownership.py)
+    __tenant_column__ = "appid"
     __table_args__ = (Index("ix_wechat_tokens_app", "appid"),)
 
     token: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -26,6 +28,8 @@ class WeChatUploadGrant(Base):
     """The COS credentials tcb/uploadfile handed out for one key of one bucket."""
 
     __tablename__ = "wechat_upload_grants"
+    __tenant_api__ = "wechat"  # whose rows (core/ownership.py)
+    __tenant_column__ = "appid"
     __table_args__ = (Index("ix_wechat_upload_grants_expiry", "expires_at"),)
 
     token: Mapped[str] = mapped_column(String(400), primary_key=True)  # x-cos-security-token
@@ -40,6 +44,8 @@ class WeChatUploadGrant(Base):
 
 class WeChatFile(Base):
     __tablename__ = "wechat_files"
+    __tenant_api__ = "wechat"  # whose rows (core/ownership.py)
+    __tenant_column__ = "appid"
     __table_args__ = (
         UniqueConstraint("bucket", "key", name="uq_wechat_files_object"),
         Index("ix_wechat_files_app_env", "appid", "env"),

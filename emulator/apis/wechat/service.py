@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import math
+import mimetypes
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,9 @@ from urllib.parse import quote
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ...core.blobs import BlobTooLarge, StagedBlob
+from ...core.blobs import Blob, BlobTooLarge, StagedBlob
+from ...core.errors import VendorError
+from ...core.preload import PreloadError, refusal, segments, where
 from . import auth
 from .errors import CosError, WeChatError
 from .models import WeChatFile, WeChatUploadGrant
@@ -32,6 +35,7 @@ MISSING_STATUS, MISSING_ERRMSG = -503003, "STORAGE_FILE_NONEXIST"  # cloud errco
 OK = {"errcode": 0, "errmsg": "ok"}
 COS_PREFIX = "/_cos"
 DOWNLOAD_PREFIX = "/_tcb"
+_MIME = mimetypes.MimeTypes()  # built-in table only: the same answer on every machine
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class WeChatService:
                 f"q-sign-algorithm=sha1&q-ak=AKID{self.emu.ids.token(48)}&q-sign-time={start};{end}"
                 f"&q-key-time={start};{end}&q-header-list=&q-url-param-list=&q-signature={self.emu.ids.hex(20)}"
             ),
-            cos_file_id=base64.b64encode(self.emu.ids.bytes(120)).decode(),
+            cos_file_id=self._new_cos_file_id(),
             expires_at=now + GRANT_TTL,
         )
         with self.emu.db.session() as s:
@@ -132,6 +136,9 @@ class WeChatService:
             "file_id": file_id_of(env, bucket, path),
             "cos_file_id": grant.cos_file_id,
         }
+
+    def _new_cos_file_id(self) -> str:
+        return base64.b64encode(self.emu.ids.bytes(120)).decode()
 
     @staticmethod
     def _check_path(path: str) -> None:
@@ -186,19 +193,66 @@ class WeChatService:
             if content_type is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in content_type):
                 # it is served back as a header of the download links: CR/LF there would break them
                 raise CosError.INVALID_ARGUMENT("Content-Type is invalid", reason=f"Content-Type {content_type[:80]!r}")
-            blob_id = self.emu.blobs.commit(s, staged)
-            row = self._row(s, bucket, grant.key)
-            values = {"cos_file_id": grant.cos_file_id, "content_type": content_type or "application/octet-stream",
-                      "size": staged.size, "md5": staged.md5, "created_at": now, "blob_id": blob_id}
-            if row is None:
-                s.add(WeChatFile(appid=grant.appid, env=grant.env, bucket=bucket, key=grant.key, **values))
-            else:
-                old = row.blob_id
-                for name, value in values.items():
-                    setattr(row, name, value)
-                s.flush()
-                self.emu.blobs.release(s, old)
+            self._keep(s, grant.appid, grant.env, bucket, grant.key, grant.cos_file_id, staged, content_type, now)
         return StoredObject(grant.key, file_id_of(grant.env, bucket, grant.key), staged.md5, staged.size)
+
+    def _keep(self, s: Session, appid: str, env: str, bucket: str, key: str, cos_file_id: str,
+              staged: StagedBlob, content_type: str | None, now: float) -> None:
+        """The COS POST's commit (shared with :meth:`preload`): the object at ``key``,
+        overwriting one already there."""
+        blob_id = self.emu.blobs.commit(s, staged)
+        row = self._row(s, bucket, key)
+        values = {"cos_file_id": cos_file_id, "content_type": content_type or "application/octet-stream",
+                  "size": staged.size, "md5": staged.md5, "created_at": now, "blob_id": blob_id}
+        if row is None:
+            s.add(WeChatFile(appid=appid, env=env, bucket=bucket, key=key, **values))
+        else:
+            old = row.blob_id
+            for name, value in values.items():
+                setattr(row, name, value)
+            s.flush()
+            self.emu.blobs.release(s, old)
+
+    # -- preloading ----------------------------------------------------------------
+    async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """``<env>/<cloud path>`` of app ``tenant_id``: the file an upload link for that
+        env and path plus its COS form POST would keep (a new cos_file_id; Content-Type
+        from the file name's extension, as a browser or mini program sends it). A file at
+        that path with the same bytes stays; other bytes overwrite it as a POST does."""
+        file = where("wechat", tenant_id, path)
+        tenant: Tenant | None = self.emu.tenants.get("wechat", tenant_id)
+        if tenant is None:
+            raise PreloadError(f"no wechat tenant with appid {tenant_id!r}", file=file)
+        parts = segments("wechat", tenant_id, path)
+        if len(parts) < 2:
+            raise PreloadError("WeChat files go in <env>/<cloud path>", file=file)
+        env, key = parts[0], "/".join(parts[1:])
+        try:
+            self.check_env(tenant, env)
+            self._check_path(key)
+            staged = await self.stage(chunks)
+        except VendorError as err:
+            raise refusal(err, file) from None
+        bucket = bucket_of(tenant.appid, env)
+        content_type = _MIME.guess_type(key, strict=False)[0]
+        unchanged = False
+        try:
+            with self.emu.db.session() as s:
+                row = self._row(s, bucket, key)
+                if row is not None:
+                    held = s.get(Blob, row.blob_id)
+                    unchanged = held is not None and (held.size, held.md5, held.sha1) == (
+                        staged.size, staged.md5, staged.sha1)
+                if not unchanged:
+                    self._keep(s, tenant.appid, env, bucket, key, self._new_cos_file_id(), staged, content_type,
+                               self.emu.clock.now())
+        except BaseException:
+            self.discard(staged)
+            raise
+        if unchanged:
+            self.discard(staged)
+        return {"api": "wechat", "tenant": tenant.appid, "path": path, "id": file_id_of(env, bucket, key),
+                "size": staged.size, "result": "unchanged" if unchanged else "replaced" if row is not None else "created"}
 
     @staticmethod
     def _row(s: Session, bucket: str, key: str) -> WeChatFile | None:

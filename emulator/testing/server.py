@@ -1,0 +1,119 @@
+"""A live emulator on a free port (uvicorn on a thread of the test process), for clients and
+SDKs that open their own connections; or a handle on an emulator already running elsewhere,
+shared with other test workers."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+
+from ..app import create_app
+from ..cli import _bind
+from ..settings import Settings
+from .handle import TENANT_MODELS, AdminError, EmulatorHandle
+
+
+class LiveEmulator(EmulatorHandle):
+    """Serves every API on ``url`` (``http://127.0.0.1:<free port>``); links the APIs hand out
+    use the same base (``public_url == url``). ``state`` is the emulator's core object."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        sock = _bind("127.0.0.1", 0)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        values: dict[str, Any] = {"database_url": "sqlite://"}
+        if settings is not None:
+            values.update(settings.model_dump(exclude_unset=True))
+        values.update(overrides)
+        values["public_url"] = url
+        settings = Settings(**values)
+        self.app = create_app(settings)
+        self.state = self.app.state.emulator
+        config = uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=2, server_header=False,
+                                lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="emulator-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the emulator server did not start")
+            time.sleep(0.005)
+        super().__init__(httpx.Client(base_url=url, timeout=30), url, url)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
+        self.client.close()
+        self.state.close()
+
+    def __enter__(self) -> LiveEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SharedEmulator(EmulatorHandle):
+    """A handle on an emulator that other processes use too (``--emulator-url``).
+
+    It adds tenants of its own, one per API, named after ``worker`` and a random tag, so
+    that its reset, snapshots, journal and faults touch only them."""
+
+    def __init__(self, url: str, worker: str = "main") -> None:
+        client = httpx.Client(base_url=url.rstrip("/"), timeout=30)
+        try:
+            health = client.get("/_emulator/health").json()
+        except (httpx.HTTPError, ValueError) as exc:
+            client.close()
+            raise RuntimeError(f"no emulator answers at {url}: {exc}") from None
+        base = health.get("endpoints", {}).get("base", url)
+        tag = f"{worker}-{secrets.token_hex(3)}"
+        doc = client.get("/_emulator/credentials").json()
+        own = _own_tenants(doc, tag)
+        r = client.post("/_emulator/fixtures", json=own)
+        if r.status_code >= 400:
+            client.close()
+            raise AdminError(f"could not add this worker's tenants: {r.text}")
+        tenants = {api: TENANT_MODELS[api].model_validate(ts[0]) for api, ts in own.items()}
+        super().__init__(client, url, base, tenants=tenants)
+
+    def close(self) -> None:
+        try:
+            self.reset()
+        finally:
+            self.client.close()
+
+
+def _own_tenants(doc: dict[str, list[dict[str, Any]]], tag: str) -> dict[str, list[dict[str, Any]]]:
+    """Copies of the first tenant of each API with identities (and secrets) of their own."""
+    number = int(secrets.token_hex(3), 16) % 9_000_000 + 1_000_000
+    out: dict[str, list[dict[str, Any]]] = {}
+    for api, tenants in doc.items():
+        if not tenants:
+            continue
+        t = dict(tenants[0])
+        if api == "pan123":
+            t.update(client_id=f"{t['client_id']}-{tag}", client_secret=secrets.token_hex(16))
+        elif api == "jpush":
+            t.update(app_key=f"{t['app_key']}-{tag}", master_secret=secrets.token_hex(12))
+            if t.get("dev_key"):
+                t.update(dev_key=f"{t['dev_key']}-{tag}", dev_secret=secrets.token_hex(12))
+        elif api == "wechat":
+            t.update(appid=f"{t['appid']}{tag}".replace("-", ""), secret=secrets.token_hex(16))
+        elif api == "antelope":
+            t.update(app_id=f"{t['app_id']}-{tag}", app_key=secrets.token_hex(16))
+        elif api == "nextjoy":
+            t.update(child_id=number, app_secret=secrets.token_hex(16), bucket=f"{t['bucket']}-{tag}",
+                     qiniu_access_key=f"ak-{tag}-{secrets.token_hex(8)}", qiniu_secret_key=secrets.token_hex(16))
+        else:
+            continue
+        out[api] = [t]
+    return out
