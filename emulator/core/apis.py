@@ -3,6 +3,7 @@ the vendor's error envelope and a journal entry tagged with the API's name."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from . import faults, journal
@@ -117,3 +119,37 @@ def _validation_text(exc: RequestValidationError) -> str:
     e = errs[0]
     loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
     return f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid"))
+
+
+class AdminRefusal(Exception):
+    """An admin call refused: ``response()`` is its ``{"error": ...}`` answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def response(self) -> Response:
+        return JSONResponse({"error": str(self)}, status_code=self.status)
+
+
+async def admin_tenant(request: Request, api: str, field: str) -> Any:
+    """The tenant an admin call names in its optional JSON body ``{field: identity}``
+    (default: the API's first tenant). Raises :class:`AdminRefusal` (400 bad body, 404
+    no such tenant)."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdminRefusal(400, f"bad body: not JSON ({exc})") from None
+    if not isinstance(body, dict) or set(body) - {field}:
+        raise AdminRefusal(400, f'bad body: expected {{"{field}": ...}} (optional)')
+    tenants = request.app.state.emulator.tenants
+    ident = body.get(field)
+    if ident is None:
+        found = tenants.all(api)
+        tenant = found[0] if found else None
+    else:
+        tenant = tenants.get(api, str(ident))
+    if tenant is None:
+        raise AdminRefusal(404, f"no {api} tenant {ident!r}")
+    return tenant

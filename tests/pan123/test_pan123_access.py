@@ -312,7 +312,10 @@ def test_numbers_beyond_64_bits_are_refused_not_an_internal_error(client, pan, p
 
 # -- the QPS table is the document's, exactly ---------------------------------------------------------
 def document_qps_table() -> dict[str, int]:
-    text = (SHARED / "api-docs" / "pan123-image-hosting.md").read_text(encoding="utf-8")
+    doc = SHARED / "api-docs" / "pan123-image-hosting.md"
+    if not doc.exists():
+        pytest.skip(f"the vendor document is not here ({doc}); the QPS table is read from it")
+    text = doc.read_text(encoding="utf-8")
     section = text.split("#### 限流处理", 1)[1].split("###", 1)[0]
     rows = re.findall(r"^\|\s*([a-z0-9_/]+?)\s*\|\s*(\d+)\s*\|\s*$", section, flags=re.MULTILINE)
     return {path: int(qps) for path, qps in rows}

@@ -240,3 +240,13 @@ def test_a_live_emulator_of_ones_own():
         assert live.state.settings.seed == 3
     with pytest.raises(httpx.ConnectError):
         httpx.get(live.url + "/_emulator/health", timeout=2)
+
+
+def test_admin_mint_endpoints_refuse_bad_bodies(emulator):
+    for path, field in (("/_emulator/pan123/tokens", "client_id"), ("/_emulator/wechat/tokens", "appid")):
+        assert emulator.client.post(path, content=b"{not json").status_code == 400
+        assert emulator.client.post(path, json=[1]).status_code == 400
+        assert emulator.client.post(path, json={"other": 1}).status_code == 400
+        assert emulator.client.post(path, json={field: "nobody"}).status_code == 404
+        assert emulator.client.post(path).status_code == 200
+    assert emulator.requests() == []

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from ...core.apis import AdminRefusal, admin_tenant
 from .service import Pan123Service
 
 router = APIRouter(tags=["admin: pan123"])
@@ -66,17 +67,8 @@ async def mint_token(request: Request) -> Response:
     /api/v1/access_token, so a test's journal and QPS windows stay untouched:
     ``{"client_id"?}`` → ``{"client_id", "accessToken", "expiredAt"}``."""
     try:
-        raw = await request.body()
-        body = json.loads(raw) if raw.strip() else {}
-        if not isinstance(body, dict) or set(body) - {"client_id"}:
-            raise ValueError("body must be {\"client_id\": ...} (optional)")
-    except (json.JSONDecodeError, ValueError) as exc:
-        return JSONResponse({"error": f"bad body: {exc}"}, status_code=400)
-    emu = request.app.state.emulator
-    client_id = body.get("client_id")
-    tenants = emu.tenants.all("pan123")
-    tenant = emu.tenants.get("pan123", client_id) if client_id is not None else (tenants[0] if tenants else None)
-    if tenant is None:
-        return JSONResponse({"error": f"no pan123 tenant {client_id!r}"}, status_code=404)
+        tenant = await admin_tenant(request, "pan123", "client_id")
+    except AdminRefusal as exc:
+        return exc.response()
     answer = _service(request).issue_token(tenant.client_id, tenant.client_secret)
     return JSONResponse({"client_id": tenant.client_id, **answer})

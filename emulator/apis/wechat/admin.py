@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import or_, select
 
+from ...core.apis import AdminRefusal, admin_tenant
 from . import auth
 from .models import WeChatFile
 from .naming import bucket_of, parse_file_id
@@ -60,17 +60,9 @@ async def mint_token(request: Request) -> Response:
     /cgi-bin/token: ``{"appid"?}`` → ``{"appid", "access_token", "expires_in"}``. As with
     /cgi-bin/token, the app's earlier tokens then expire after the overlap window."""
     try:
-        raw = await request.body()
-        body = json.loads(raw) if raw.strip() else {}
-        if not isinstance(body, dict) or set(body) - {"appid"}:
-            raise ValueError("body must be {\"appid\": ...} (optional)")
-    except (json.JSONDecodeError, ValueError) as exc:
-        return JSONResponse({"error": f"bad body: {exc}"}, status_code=400)
+        tenant = await admin_tenant(request, "wechat", "appid")
+    except AdminRefusal as exc:
+        return exc.response()
     emu = request.app.state.emulator
-    appid = body.get("appid")
-    tenants = emu.tenants.all("wechat")
-    tenant = emu.tenants.get("wechat", appid) if appid is not None else (tenants[0] if tenants else None)
-    if tenant is None:
-        return JSONResponse({"error": f"no wechat tenant {appid!r}"}, status_code=404)
     return JSONResponse({"appid": tenant.appid, "access_token": auth.issue_token(emu, tenant.appid),
                          "expires_in": auth.TOKEN_TTL})
