@@ -56,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"storage-emulator: error: snapshot {args.action}: {exc}", file=sys.stderr)
         return 2
     except httpx.HTTPError as exc:
-        print(f"storage-emulator: error: snapshot {args.action}: cannot reach {base}: {exc}", file=sys.stderr)
+        print(f"storage-emulator: error: snapshot {args.action}: cannot reach {base}: {_one_line(str(exc))}",
+              file=sys.stderr)
+        return 2
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:  # JSON of another shape
+        print(f"storage-emulator: error: snapshot {args.action}: not an answer of the emulator at {base} "
+              f"({type(exc).__name__}: {_one_line(str(exc))})", file=sys.stderr)
         return 2
     if line:
         print(line, flush=True)
@@ -67,14 +72,24 @@ def _path(name: str) -> str:
     return f"/snapshots/{quote(name, safe='')}"
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _check(response: Any) -> Any:
+    """The JSON answer of a successful call; a CliError of one line for anything else
+    (an error, or an answer that is not the emulator's: --url names another server)."""
+    try:
+        doc = response.json()
+    except ValueError:
+        doc = None
     if response.status_code >= 400:
-        try:
-            message = response.json().get("error") or response.text
-        except ValueError:
-            message = response.text.strip() or response.reason_phrase
-        raise CliError(f"{message} (HTTP {response.status_code})")
-    return response.json()
+        message = doc.get("error") if isinstance(doc, dict) else None
+        raise CliError(f"{_one_line(message or response.text) or response.reason_phrase} (HTTP {response.status_code})")
+    if not isinstance(doc, (dict, list)):
+        raise CliError(f"not an answer of the emulator (HTTP {response.status_code}: {_one_line(response.text)})")
+    return doc
 
 
 def _scope(tenants: list[str]) -> dict[str, list[str]] | None:
@@ -130,6 +145,11 @@ def _export(client: Any, args: argparse.Namespace) -> str:
             if response.status_code >= 400:
                 response.read()
                 _check(response)
+            if response.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
+                response.read()
+                raise CliError(f"not a snapshot file (HTTP {response.status_code}, "
+                               f"{response.headers.get('content-type') or 'no content type'}: "
+                               f"{_one_line(response.text)})")
             with open(tmp, "wb") as out:
                 for piece in response.iter_bytes(CHUNK):
                     out.write(piece)

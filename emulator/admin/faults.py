@@ -39,7 +39,7 @@ async def add_faults(request: Request) -> Response:
     raw = await request.body()
     try:
         document = json.loads(raw) if raw.strip() else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         return _bad(f"body is not JSON: {getattr(exc, 'msg', exc)}")
     if document is None:
         return _bad("body must be a rule (a JSON object) or a list of rules")

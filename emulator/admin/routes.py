@@ -34,7 +34,19 @@ async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    return json.loads(raw)
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """``json.loads`` of a request body, every way it can fail to be JSON raised as
+    ``json.JSONDecodeError`` (bytes that are not UTF-8, nesting beyond the parser's depth),
+    so that the admin API answers 400 rather than 500."""
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
 
 @router.get("/health")

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core.runtime import Emulator
 from ..core.snapshots import SUFFIX, SnapshotError, check_name
+from .routes import parse_json
 
 router = APIRouter(tags=["snapshots"])
 
@@ -40,7 +41,7 @@ async def save(request: Request) -> Response:
     emu = _emu(request)
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else None
+        body = parse_json(raw) if raw.strip() else None
     except json.JSONDecodeError as exc:
         return _error(f"body is not JSON: {exc.msg}")
     if not isinstance(body, dict):

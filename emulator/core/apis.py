@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from . import faults, journal
 from .errors import ErrorCode, ErrorTable, VendorError
@@ -51,6 +52,16 @@ class ApiSpec:
     errors: tuple[ErrorFamily, ...] = ()  # its error tables, for injected business errors
 
 
+class NoAnswer(Response):
+    """What a route answers to a client that is gone: nothing at all."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+
 def vendor_router(
     api: str,
     render: Renderer | None = None,
@@ -85,6 +96,13 @@ def vendor_router(
                     if render is None or invalid is None:
                         raise
                     return _render(invalid(_validation_text(exc)), info)
+                except ClientDisconnect:
+                    if faults.connection_gone():
+                        raise
+                    # The client went away before the request's end: no error of the
+                    # emulator's (nothing logged), and no answer (the journal's status: null).
+                    info.reason = "the client closed the connection before the request's end"
+                    return NoAnswer()
                 except Exception:
                     if render is None or internal is None or faults.connection_gone():
                         raise

@@ -129,6 +129,13 @@ def scan(root: Path, apis: Collection[str] | None = None) -> list[Entry]:
             shown = "/".join(here)
             path = folder / name
             try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:  # bytes the file system gave as surrogate escapes
+                shown = os.fsencode(shown).decode("utf-8", "replace")
+                raise PreloadError(f"{_escaped(shown)}: the name is not valid UTF-8") from None
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):  # a newline would break the one-line report
+                raise PreloadError(f"{_escaped(shown)}: the name holds a control character")
+            try:
                 mode = path.stat().st_mode
             except OSError as exc:
                 raise PreloadError(f"{shown}: cannot read: {exc.strerror or exc}") from None
@@ -148,6 +155,11 @@ def scan(root: Path, apis: Collection[str] | None = None) -> list[Entry]:
 
     walk(root, ())
     return out
+
+
+def _escaped(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``), for a one-line report."""
+    return "".join(repr(c)[1:-1] if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
 
 
 def read_file(entry: Entry, on_chunk: Callable[[int], Any] | None = None) -> Iterator[bytes]:
@@ -251,6 +263,12 @@ async def preload_tree(emu: Emulator, root: Path, *, progress: bool | None = Non
     return summary
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` with its whitespace runs (newlines too) made single spaces, cut at ``limit``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def run(coro_factory: Callable[[], Any]) -> Any:
     """Run a coroutine to completion from synchronous code, also when called inside a
     running event loop (then on a thread of its own)."""
@@ -289,7 +307,7 @@ def push_tree(url: str, root: Path | str, *, progress: bool | None = None, strea
             health.raise_for_status()
             apis = health.json()["apis"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            raise PreloadError(f"cannot reach the emulator at {base}: {exc}") from None
+            raise PreloadError(f"cannot reach the emulator at {base}: {one_line(str(exc))}") from None
         entries = scan(root, apis)
         summary = Summary(str(root))
         bar = progress_bar(sum(e.size for e in entries), len(entries), enabled=progress, stream=stream)
@@ -300,17 +318,19 @@ def push_tree(url: str, root: Path | str, *, progress: bool | None = None, strea
                 try:
                     answer = http.put(target, content=read_file(entry, bar.update))
                 except httpx.HTTPError as exc:
-                    raise PreloadError(f"sending it failed: {exc}", file=entry.name) from None
+                    raise PreloadError(f"sending it failed: {one_line(str(exc))}", file=entry.name) from None
+                try:
+                    doc = answer.json()
+                except ValueError:
+                    doc = None
                 if answer.status_code == 400:
-                    try:
-                        message = str(answer.json()["error"])
-                    except (ValueError, KeyError, TypeError):
-                        message = f"{entry.name}: refused: {answer.text[:200]}"
-                    raise PreloadError(message)
-                if answer.status_code != 201:
-                    raise PreloadError(f"unexpected answer HTTP {answer.status_code}: {answer.text[:200]}",
+                    message = doc.get("error") if isinstance(doc, dict) else None
+                    raise PreloadError(one_line(str(message)) if message else
+                                       f"{entry.name}: refused: {one_line(answer.text)}")
+                if answer.status_code != 201 or not isinstance(doc, dict) or not isinstance(doc.get("size"), int):
+                    raise PreloadError(f"unexpected answer HTTP {answer.status_code}: {one_line(answer.text)}",
                                        file=entry.name)
-                summary.count(answer.json())
+                summary.count(doc)
         finally:
             bar.close()
     return summary

@@ -23,8 +23,11 @@ counts are recounted from the rows.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
 import os
+import random
 import re
 import secrets
 import sqlite3
@@ -36,7 +39,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Integer, MetaData, Table, and_, case, delete, false, func, insert, literal, select, union
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from .. import __version__
@@ -52,6 +74,7 @@ from .ownership import (
     owner_api,
     parse_scope,
     recount_blobs,
+    scope_pairs,
     scope_json,
     scope_records,
     tenant_rows_clause,
@@ -180,6 +203,13 @@ class Snapshots:
         self.emu = emulator
         self._memory: dict[str, tuple[bytes, Meta]] = {}  # in-memory emulator: name -> (image, meta)
         self._lock = threading.RLock()
+        # In-memory snapshots that came from an import: restored row by row into the live
+        # schema, never swapped in as the database image (their schema is the file's).
+        self._imported: set[str] = set()
+        # Snapshot files checked in full (validate_file), by path: (inode, size, mtime).
+        # A file this emulator wrote is known good; one put in the folder by hand is
+        # checked on its first restore.
+        self._checked: dict[str, tuple[int, int, int]] = {}
 
     # -- where snapshots live -------------------------------------------------------------
     @property
@@ -240,6 +270,7 @@ class Snapshots:
             if self.in_memory:
                 self._image(name)
                 del self._memory[name]
+                self._imported.discard(name)
                 return
             try:
                 self._path(name).unlink()
@@ -260,6 +291,7 @@ class Snapshots:
                         meta = self._fill(conn, scope)
                     data = conn.connection.driver_connection.serialize(name=SNAP)
                 self._memory[name] = (data, meta)
+                self._imported.discard(name)
                 return meta.describe(name)
             self.directory.mkdir(parents=True, exist_ok=True)
             tmp = self.directory / f".{name}.{secrets.token_hex(6)}.tmp"
@@ -267,6 +299,7 @@ class Snapshots:
                 with self._attach(str(tmp), create=True) as conn, _transaction(conn):
                     meta = self._fill(conn, scope)
                 _publish(tmp, self._path(name))
+                self._known_good(self._path(name))
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -340,12 +373,19 @@ class Snapshots:
         with self._lock:
             if self.in_memory:
                 data, meta = self._image(name)
-                self._restore(meta, ":memory:", image=data)
+                self._restore(meta, ":memory:", image=data, swap=name not in self._imported)
             else:
                 path = self._file(name)
-                meta = _read_meta_file(path)
+                if self._checked.get(str(path)) == _stamp(path):
+                    meta = _read_meta_file(path)
+                else:
+                    meta = validate_file(path, self.emu)
+                    self._known_good(path)
                 self._restore(meta, str(path))
         return meta.describe(name)
+
+    def _known_good(self, path: Path) -> None:
+        self._checked[str(path)] = _stamp(path)
 
     def restore_file(self, path: Path) -> dict[str, Any]:
         """Restore an exported snapshot file as it is (``--import``), after validating it."""
@@ -358,18 +398,22 @@ class Snapshots:
             self._restore(meta, str(path.resolve()))
         return meta.describe(path.name)
 
-    def _restore(self, meta: Meta, target: str, *, image: bytes | None = None) -> None:
+    def _restore(self, meta: Meta, target: str, *, image: bytes | None = None, swap: bool = True) -> None:
+        """``swap``: a whole in-memory snapshot may become the database image at once
+        (only for images this emulator saved itself)."""
+        check_states(meta, self.emu)  # before any row changes
         try:
-            if image is None or meta.scope is not None or not self._replace_image(image):
+            if image is None or meta.scope is not None or not swap or not self._replace_image(image):
                 with self._attach(target, image=image) as conn, _transaction(conn):
                     if meta.scope is None:
                         self._restore_whole(conn)
                     else:
                         self._restore_scope(conn, meta.scope)
         except IntegrityError as exc:
-            raise SnapshotConflict(
-                f"the snapshot's rows collide with other tenants' rows: {str(exc.orig).splitlines()[0]}"
-            ) from None
+            first = str(exc.orig).splitlines()[0]
+            if meta.scope is None:
+                raise SnapshotError(f"the snapshot file is damaged (its rows break a constraint: {first})") from None
+            raise SnapshotConflict(f"the snapshot's rows collide with other tenants' rows: {first}") from None
         except DatabaseError as exc:
             raise SnapshotError(f"cannot restore the snapshot: {str(exc.orig).splitlines()[0]}") from None
         self.emu.tenants.reload()
@@ -583,6 +627,7 @@ class Snapshots:
             meta = await asyncio.to_thread(validate_image, data, self.emu)
             with self._lock:
                 self._memory[name] = (data, meta)
+                self._imported.add(name)
             return meta.describe(name)
         await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
         tmp = self.directory / f".{name}.{secrets.token_hex(6)}.tmp"
@@ -603,6 +648,7 @@ class Snapshots:
     def _publish(self, tmp: Path, name: str) -> None:
         with self._lock:
             _publish(tmp, self._path(name))
+            self._known_good(self._path(name))
 
     # -- the attached snapshot ----------------------------------------------------------------
     @contextmanager
@@ -621,9 +667,20 @@ class Snapshots:
                         conn.exec_driver_sql(f"PRAGMA {SNAP}.journal_mode=DELETE")  # one file, no -wal
                 yield conn
             finally:
-                conn.rollback()
+                _rollback(conn)
                 conn.exec_driver_sql(f"DETACH DATABASE {SNAP}")
                 conn.commit()
+
+
+def _rollback(conn: Connection) -> None:
+    """Roll back whatever is open on the driver connection. SQLAlchemy's own rollback
+    does nothing after a failed COMMIT (a deferred foreign key refused it), yet SQLite
+    keeps that transaction open: the connection would go back to the pool still holding
+    the write lock and the attached snapshot."""
+    conn.rollback()
+    raw = conn.connection.driver_connection
+    if raw is not None and raw.in_transaction:
+        raw.rollback()
 
 
 @contextmanager
@@ -634,10 +691,10 @@ def _transaction(conn: Connection) -> Iterator[None]:
     conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
     try:
         yield
+        conn.commit()
     except BaseException:
-        conn.rollback()
+        _rollback(conn)
         raise
-    conn.commit()
 
 
 def _scope(tenants: Any, emu: Emulator) -> Scope:
@@ -645,6 +702,11 @@ def _scope(tenants: Any, emu: Emulator) -> Scope:
         return parse_scope(tenants, emu.tenants)
     except ScopeError as exc:
         raise SnapshotError(str(exc)) from None
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _publish(tmp: Path, final: Path) -> None:
@@ -675,7 +737,7 @@ def _meta_from(conn: sqlite3.Connection) -> Meta:
         raise SnapshotError("not a storage-emulator snapshot (no snapshot meta table)")
     try:
         raw = {k: json.loads(v) for k, v in conn.execute(f"SELECT key, value FROM {META}")}
-    except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+    except (sqlite3.DatabaseError, ValueError, TypeError, RecursionError) as exc:
         raise SnapshotError(f"not a storage-emulator snapshot (unreadable meta: {exc})") from None
     if raw.get("format") != FORMAT:
         raise SnapshotError("not a storage-emulator snapshot (wrong format marker)")
@@ -687,22 +749,67 @@ def _meta_from(conn: sqlite3.Connection) -> Meta:
         and all(isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in scope.values())
     ):
         raise SnapshotError("snapshot meta has a malformed scope")
-    try:
-        return Meta(
-            created_at=float(raw["created_at"]),
-            scope=None if scope is None else {api: tuple(ids) for api, ids in scope.items()},
-            rows=int(raw.get("rows") or 0),
-            bytes=int(raw.get("bytes") or 0),
-            clock=raw.get("clock"),
-            ids=raw.get("ids"),
-            services=raw.get("services"),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SnapshotError(f"snapshot meta is incomplete ({exc})") from None
+    created_at = raw.get("created_at")
+    if not _finite(created_at):
+        raise SnapshotError("snapshot meta is incomplete (created_at must be a unix time)")
+    counts = {key: raw.get(key) or 0 for key in ("rows", "bytes")}
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SnapshotError(f"snapshot meta is incomplete ({key} must be a count)")
+    return Meta(
+        created_at=float(created_at),
+        scope=None if scope is None else {api: tuple(ids) for api, ids in scope.items()},
+        rows=counts["rows"],
+        bytes=counts["bytes"],
+        clock=raw.get("clock"),
+        ids=raw.get("ids"),
+        services=raw.get("services"),
+    )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_states(meta: Meta, emu: Emulator) -> None:
+    """A whole snapshot's clock, id generator position and service settings must be
+    ones this emulator can load: they are applied after the rows, so a bad one found
+    then would leave the state half restored."""
+    if meta.scope is not None:
+        return  # a scoped restore leaves the clock, ids and settings alone
+    clock = meta.clock
+    if clock is not None:
+        if not isinstance(clock, dict) or set(clock) - {"offset", "frozen_at"}:
+            raise SnapshotError('snapshot meta: clock must be {"offset": s, "frozen_at": t or null}')
+        offset, frozen_at = clock.get("offset", 0.0), clock.get("frozen_at")
+        if not _finite(offset) or not (frozen_at is None or (_finite(frozen_at) and frozen_at >= 0)):
+            raise SnapshotError("snapshot meta: the clock's offset and frozen_at must be finite numbers")
+    if meta.ids is not None:
+        try:
+            version, internal, gauss = meta.ids
+            random.Random().setstate((version, tuple(internal), gauss))
+        except (TypeError, ValueError, OverflowError):
+            raise SnapshotError("snapshot meta: ids is not a position of the id generator") from None
+    services = meta.services
+    if services is None:
+        return
+    if not isinstance(services, dict):
+        raise SnapshotError("snapshot meta: services must map API names to their settings")
+    for api, state in services.items():
+        check = getattr(emu._services.get(api), "check_state", None)
+        if callable(check):
+            try:
+                check(state)
+            except (TypeError, ValueError) as exc:
+                raise SnapshotError(f"snapshot meta: the {api} settings are not valid ({exc})") from None
 
 
 def _check_schema(conn: sqlite3.Connection) -> None:
-    """The file's tables and columns must be exactly this emulator's."""
+    """The file's tables and columns must be exactly this emulator's (and it holds no
+    triggers or views: a snapshot never has any)."""
+    other = conn.execute("SELECT type, name FROM sqlite_master WHERE type NOT IN ('table', 'index')").fetchone()
+    if other is not None:
+        raise SnapshotError(f"not a storage-emulator snapshot (it holds a {other[0]} {other[1]!r})")
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} - {META}
     have = {t for t in have if not t.startswith("sqlite_")}
     want = {t.name: t for t in Base.metadata.sorted_tables}
@@ -741,13 +848,125 @@ def _validate(conn: sqlite3.Connection, emu: Emulator) -> Meta:
     meta = _meta_from(conn)
     _check_schema(conn)
     _check_scope(meta, emu)
+    check_states(meta, emu)
     try:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         raise SnapshotError(f"the snapshot file is damaged ({exc})") from None
     if verdict != "ok":
         raise SnapshotError(f"the snapshot file is damaged ({verdict})")
+    _check_rows(conn, meta, emu)
     return meta
+
+
+# What each column type may hold (SQLite's storage classes): a file from elsewhere is
+# checked against the live schema's types before a row of it is restored.
+_STORAGE = (
+    (Boolean, ("integer",)),
+    (Integer, ("integer",)),
+    (Float, ("real", "integer")),
+    (JSON, ("text",)),
+    (String, ("text",)),
+    (LargeBinary, ("blob",)),
+)
+
+
+def _check_rows(conn: sqlite3.Connection, meta: Meta, emu: Emulator) -> None:
+    """The rows must be rows this emulator could have written: values of the columns'
+    types (JSON that parses), references that resolve, tenant records that load, and
+    object bytes that match their size, hashes and chunking (and, in a whole snapshot,
+    their reference counts). A damaged or hand-made file is refused here, before it can
+    replace anything."""
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            allowed = next((kinds for kind, kinds in _STORAGE if isinstance(column.type, kind)), None)
+            if allowed is None:
+                continue
+            kinds = (*allowed, "null") if column.nullable and not column.primary_key else allowed
+            bad = f"typeof({_q(column.name)}) NOT IN ({', '.join(repr(k) for k in kinds)})"
+            if conn.execute(f"SELECT 1 FROM {_q(table.name)} WHERE {bad} LIMIT 1").fetchone() or (
+                isinstance(column.type, JSON) and not _all_json(conn, table.name, column.name)
+            ):
+                raise SnapshotError(f"the snapshot file is damaged (bad values in {table.name}.{column.name})")
+        for column in table.columns:
+            for fk in column.foreign_keys:
+                target = fk.column
+                dangling = conn.execute(
+                    f"SELECT 1 FROM {_q(table.name)} WHERE {_q(column.name)} IS NOT NULL AND {_q(column.name)} NOT IN "
+                    f"(SELECT {_q(target.name)} FROM {_q(target.table.name)}) LIMIT 1"
+                ).fetchone()
+                if dangling:
+                    raise SnapshotError(
+                        f"the snapshot file is damaged ({table.name}.{column.name} refers to rows it does not hold)"
+                    )
+    _check_tenant_rows(conn, emu)
+    for api, ident in scope_pairs(meta.scope or {}):
+        held = conn.execute(f"SELECT 1 FROM {_q(TenantRow.__tablename__)} WHERE api = ? AND key = ?", (api, ident))
+        if held.fetchone() is None:  # restoring it would delete the live tenant and bring nothing back
+            raise SnapshotError(f"the snapshot's scope names {api} tenant {ident!r}, whose record it does not hold")
+    _check_blob_rows(conn, emu.blobs.chunk_size, whole=meta.scope is None)
+
+
+def _all_json(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Every value of a JSON column parses (in Python: not every SQLite has json_valid)."""
+    try:
+        for (value,) in conn.execute(f"SELECT {_q(column)} FROM {_q(table)} WHERE {_q(column)} IS NOT NULL"):
+            json.loads(value)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _check_tenant_rows(conn: sqlite3.Connection, emu: Emulator) -> None:
+    specs = emu.tenants.specs
+    for api, key, data in conn.execute(f"SELECT api, key, data FROM {_q(TenantRow.__tablename__)}"):
+        if api not in specs:
+            raise SnapshotError(f"the snapshot holds a tenant of unknown API {api!r}")
+        try:
+            record = specs[api].tenant_model.model_validate(json.loads(data))
+        except (ValueError, TypeError, RecursionError):  # pydantic's ValidationError is a ValueError
+            raise SnapshotError(f"the snapshot's {api} tenant {key!r} is not a valid tenant record") from None
+        if record.identity() != key:
+            raise SnapshotError(f"the snapshot's {api} tenant {key!r} holds the record of {record.identity()!r}")
+
+
+def _check_blob_rows(conn: sqlite3.Connection, chunk_size: int, *, whole: bool) -> None:
+    """Every blob ready, its chunks numbered 0..n-1, all but the last ``chunk_size``
+    bytes, adding up to its size, and hashing to its MD5 and SHA-1 (streamed: one chunk
+    in memory at a time); in a whole snapshot its reference count is its references."""
+    blobs = Blob.__tablename__
+    if conn.execute(f"SELECT 1 FROM {blobs} WHERE state != 'ready' LIMIT 1").fetchone():
+        raise SnapshotError("the snapshot file is damaged (it holds unfinished blobs)")
+    if whole:
+        refs = " UNION ALL ".join(
+            f"SELECT {_q(c.name)} AS blob_id FROM {_q(c.table.name)} WHERE {_q(c.name)} IS NOT NULL"
+            for c in blob_columns()
+        )
+        wrong = conn.execute(
+            f"SELECT b.id FROM {blobs} b LEFT JOIN (SELECT blob_id, count(*) AS n FROM ({refs}) GROUP BY blob_id) r "
+            f"ON r.blob_id = b.id WHERE b.refcount != coalesce(r.n, 0) LIMIT 1"
+        ).fetchone()
+        if wrong:
+            raise SnapshotError(f"the snapshot file is damaged (blob {wrong[0]}'s reference count)")
+    chunks = conn.execute(
+        f"SELECT blob_id, seq, data FROM {BlobChunk.__tablename__} ORDER BY blob_id, seq"
+    )
+    pending = next(chunks, None)
+    for blob_id, size, md5, sha1 in conn.execute(f"SELECT id, size, md5, sha1 FROM {blobs} ORDER BY id"):
+        h_md5, h_sha1, total, expect = hashlib.md5(), hashlib.sha1(), 0, 0
+        short = False
+        while pending is not None and pending[0] == blob_id:
+            _, seq, data = pending
+            if seq != expect or short:
+                raise SnapshotError(f"the snapshot file is damaged (blob {blob_id}'s chunks)")
+            short = len(data) != chunk_size
+            h_md5.update(data)
+            h_sha1.update(data)
+            total += len(data)
+            expect += 1
+            pending = next(chunks, None)
+        if (total, h_md5.hexdigest(), h_sha1.hexdigest()) != (size, md5, sha1):
+            raise SnapshotError(f"the snapshot file is damaged (blob {blob_id}'s bytes do not match its size or hashes)")
 
 
 def validate_file(path: Path, emu: Emulator) -> Meta:

@@ -90,14 +90,29 @@ class Faults:
 
     def add(self, **rule: Any) -> dict[str, Any]:
         """Add one rule, e.g. ``add(api="pan123", method="PUT", path="/_pan123/s3/*", skip=2,
-        status=503)``: let two slice PUTs through, answer the third with 503."""
-        if self._h.shared and rule.get("api") and "tenant" not in rule:
-            # On an emulator shared with other workers, a rule only touches this worker's tenant.
-            rule["tenant"] = self._h.credentials.__getattr__(rule["api"]).identity()
+        status=503)``: let two slice PUTs through, answer the third with 503.
+
+        On an emulator shared with other workers a rule is bound to this worker's tenant of
+        its ``api`` (so it needs ``api``, or a ``tenant`` of its own choosing): a rule for
+        every tenant would fail the other workers' requests too."""
+        if self._h.shared and rule.get("tenant") is None:
+            api = rule.get("api")
+            if api is None:
+                raise ValueError("on an emulator shared with other workers a fault rule needs api= (it is bound "
+                                 "to this worker's tenant of that API) or an explicit tenant=")
+            try:
+                rule["tenant"] = getattr(self._h.credentials, api).identity()
+            except AttributeError:
+                pass  # an unknown api: the admin API refuses the rule and says why
         return self._h._admin("POST", "/faults", json=rule)
 
     def list(self) -> list[dict[str, Any]]:
-        return self._h._admin("GET", "/faults")
+        """Every rule with its counters (on a shared emulator: the rules bound to this worker's tenants)."""
+        rules = self._h._admin("GET", "/faults")
+        if not self._h.shared:
+            return rules
+        own = self._h._own_pairs()
+        return [r for r in rules if (r.get("api"), r.get("tenant")) in own]
 
     def remove(self, rule_id: int) -> None:
         self._h._admin("DELETE", f"/faults/{rule_id}")
@@ -107,10 +122,8 @@ class Faults:
         if not self._h.shared:
             self._h._admin("DELETE", "/faults")
             return
-        own = {(api, ident) for api, ids in self._h.credentials.scope().items() for ident in ids}
         for rule in self.list():
-            if (rule.get("api"), rule.get("tenant")) in own:
-                self.remove(rule["id"])
+            self.remove(rule["id"])
 
 
 class EmulatorHandle:
@@ -144,6 +157,9 @@ class EmulatorHandle:
             return r.json()
         return r.content
 
+    def _own_pairs(self) -> set[tuple[str, str]]:
+        return {(api, ident) for api, ids in self.credentials.scope().items() for ident in ids}
+
     def _scope_params(self) -> list[tuple[str, str]]:
         if not self.shared:
             return []
@@ -168,8 +184,11 @@ class EmulatorHandle:
         return [TENANT_MODELS[api].model_validate(t) for t in self._admin("GET", "/credentials").get(api, [])]
 
     def add_tenants(self, document: Mapping[str, Any]) -> None:
-        """Add tenants at run time (a fixture document: ``{"jpush": [{"app_key": ...}]}``)."""
+        """Add tenants at run time (a fixture document: ``{"jpush": [{"app_key": ...}]}``); one
+        with the identity of an existing tenant replaces it (``credentials`` then shows the new record)."""
         self._admin("POST", "/fixtures", json=dict(document))
+        if not self.shared:
+            self._credentials = None  # the default tenants may just have been replaced
 
     @property
     def endpoints(self) -> dict[str, str]:
@@ -246,25 +265,49 @@ class EmulatorHandle:
         """Turn every vendor QPS / per-minute limit off (False) or back on (True)."""
         self._admin("POST", "/limits", json={"enabled": enabled})
 
+    def pan123_config(self, **changes: Any) -> dict[str, Any]:
+        """123pan's runtime tunables (``slice_size``, ``token_lifetime``, ``presign_expires``,
+        ``async_polls``, ``async_seconds``, ``qps``); with arguments, changes them first
+        (``reset=True``: back to the documented values). E.g. ``pan123_config(slice_size=1024)``
+        makes a 4 KiB upload take four slices. Shared by every tenant of the emulator."""
+        if not changes:
+            return self._admin("GET", "/pan123/config")
+        return self._admin("POST", "/pan123/config", json=changes)
+
     # -- evidence ------------------------------------------------------------------------
     def jpush_files(self, app_key: str | None = None) -> list[dict[str, Any]]:
         """Every unexpired JPush file with the lines it carries."""
         key = app_key or (self.credentials.jpush.app_key if self.shared else None)
         return self._admin("GET", "/jpush/files", params={"app_key": key} if key else None)
 
-    def nextjoy_refreshes(self) -> list[dict[str, Any]]:
-        """Every CDN refresh a client asked NextJoy for, oldest first."""
-        return self._admin("GET", "/nextjoy/refreshes")
+    def nextjoy_refreshes(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every CDN refresh a client asked NextJoy for, oldest first (of one tenant,
+        ``"appid:child_id"``, if given; on a shared emulator: this worker's)."""
+        tenant = tenant or (self.credentials.nextjoy.identity() if self.shared else None)
+        return self._admin("GET", "/nextjoy/refreshes", params={"tenant": tenant} if tenant else None)
 
     def antelope_events(self, app_id: str | None = None, channel_id: int | None = None) -> list[dict[str, Any]]:
+        """Every event appended to the channels, oldest first (of one app / channel if given;
+        on a shared emulator: this worker's app)."""
+        app_id = app_id or (self.credentials.antelope.app_id if self.shared else None)
         params = {k: v for k, v in (("app_id", app_id), ("channel_id", channel_id)) if v is not None}
         return self._admin("GET", "/antelope/events", params=params)
 
-    def objects(self, api: str) -> list[dict[str, Any]]:
-        """What an API holds: 123pan files, Antelope objects, NextJoy objects, WeChat files, JPush files."""
-        path = {"pan123": "/pan123/files", "antelope": "/antelope/objects", "nextjoy": "/nextjoy/objects",
-                "wechat": "/wechat/files", "jpush": "/jpush/files"}[api]
-        return self._admin("GET", path)
+    def objects(self, api: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        """What an API holds: 123pan files, Antelope objects, NextJoy objects, WeChat files, JPush
+        files; of one tenant (its identity, as in the fixture format) if given, on a shared
+        emulator this worker's."""
+        where = {"pan123": ("/pan123/files", "client_id"), "antelope": ("/antelope/objects", "app_id"),
+                 "nextjoy": ("/nextjoy/objects", "bucket"), "wechat": ("/wechat/files", "appid"),
+                 "jpush": ("/jpush/files", "app_key")}
+        if api not in where:
+            raise ValueError(f"no api {api!r} (one of {', '.join(where)})")
+        path, param = where[api]
+        if tenant is None and not self.shared:
+            return self._admin("GET", path)
+        t = self._tenant(api, tenant)
+        value = t.bucket if api == "nextjoy" else t.identity()
+        return self._admin("GET", path, params={param: value})
 
     def object_bytes(self, api: str, ident: str, *, bucket: str | None = None) -> bytes:
         """Stored bytes: 123pan by fileID, Antelope by obj_id, NextJoy by key (in the tenant's

@@ -6,15 +6,14 @@ Three things make it cheap:
 - a fresh emulator starts from an image of an already started in-memory database
   (schema and fixture tenants in place), copied with sqlite3's ``deserialize``;
 - requests run on one event loop thread kept for the whole process, so a sync
-  ``httpx.Client`` needs no thread or loop of its own per request.
+  ``httpx.Client`` needs no thread or loop of its own per request (the transports, which
+  stream both ways and time out as a socket would, are in :mod:`.asgi`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -24,70 +23,10 @@ from ..apis import ALL_APIS
 from ..app import create_app
 from ..core.runtime import Emulator
 from ..settings import Settings
+from .asgi import AsyncASGITransport, SyncASGITransport
 from .handle import EmulatorHandle
 
 BASE_URL = "http://emulator.test"
-
-
-class _LoopThread:
-    """One event loop on a daemon thread, for every in-process emulator of the process."""
-
-    _instance: _LoopThread | None = None
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="emulator-asgi", daemon=True).start()
-
-    @classmethod
-    def get(cls) -> _LoopThread:
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-
-class SyncASGITransport(httpx.BaseTransport):
-    """``httpx.ASGITransport`` for a sync client: the app runs on the shared loop thread.
-
-    The request body streams into the app; a read timeout set on the client applies
-    (``httpx.ReadTimeout``, e.g. against an injected latency); an injected dropped
-    connection surfaces as the ``httpx.RemoteProtocolError`` the app raised."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._asgi = httpx.ASGITransport(app=app)
-        self._loop = _LoopThread.get()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def body() -> AsyncIterator[bytes]:
-            for chunk in request.stream:  # type: ignore[union-attr]
-                yield chunk
-
-        async def run() -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]:
-            areq = httpx.Request(request.method, request.url, headers=request.headers,
-                                 stream=_AsyncStream(body()), extensions=request.extensions)
-            resp = await self._asgi.handle_async_request(areq)
-            content = await resp.aread()
-            return resp.status_code, resp.headers.raw, content, dict(resp.extensions)
-
-        future = asyncio.run_coroutine_threadsafe(run(), self._loop.loop)
-        timeout = (request.extensions.get("timeout") or {}).get("read")
-        try:
-            status, headers, content, extensions = future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise httpx.ReadTimeout("timed out waiting for the in-process emulator", request=request) from None
-        return httpx.Response(status, headers=headers, content=content, extensions=extensions, request=request)
-
-
-class _AsyncStream(httpx.AsyncByteStream):
-    def __init__(self, it: AsyncIterator[bytes]) -> None:
-        self._it = it
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._it:
-            yield chunk
-
 
 _images: dict[str, bytes] = {}
 _idle_apps: list[FastAPI] = []
@@ -126,7 +65,7 @@ class InProcessEmulator(EmulatorHandle):
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` on this emulator, for async code under test."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE_URL, **kwargs)
+        return httpx.AsyncClient(transport=AsyncASGITransport(self.app), base_url=BASE_URL, **kwargs)
 
     def transport(self) -> httpx.BaseTransport:
         """A sync transport to mount on a client of your own (``httpx.Client(transport=...)``)."""

@@ -25,7 +25,7 @@ def test_upload_lands_with_the_right_bytes(gallery, emulator):
 
 
 def test_a_failed_slice_put_is_retried(gallery, emulator):
-    emulator._admin("POST", "/pan123/config", json={"slice_size": 1024})
+    emulator.pan123_config(slice_size=1024)
     # The third slice PUT fails once with a 503; the client must retry it.
     emulator.faults.add(api="pan123", method="PUT", path="/_pan123/*", skip=2, times=1, status=503)
     data = bytes(range(256)) * 16  # 4 KiB: four slices

@@ -214,11 +214,24 @@ class AntelopeService:
             return {"instance": self._instance, "counter": self._counter}
 
     def load_state(self, state: dict[str, Any] | None) -> None:
-        if not isinstance(state, dict):
+        if state is None:
             return
+        instance, counter = self.check_state(state)
         with self._lock:
-            self._instance = str(state.get("instance", self._instance))
-            self._counter = int(state.get("counter", self._counter)) & 0xFFFFFF
+            self._instance, self._counter = instance, counter
+
+    @staticmethod
+    def check_state(state: Any) -> tuple[str, int]:
+        """A saved state's instance id and counter (ValueError unless they could be ours:
+        a snapshot file may come from anywhere, and obj_ids must stay 24 hex digits)."""
+        if not isinstance(state, dict) or set(state) != {"instance", "counter"}:
+            raise ValueError('antelope state must be {"instance": ..., "counter": ...}')
+        instance, counter = state["instance"], state["counter"]
+        if not isinstance(instance, str) or not re.fullmatch(r"[0-9a-f]{8}", instance):
+            raise ValueError("antelope state: instance must be 8 hex digits")
+        if isinstance(counter, bool) or not isinstance(counter, int) or not 0 <= counter <= 0xFFFFFF:
+            raise ValueError("antelope state: counter must be an integer in [0, 0xFFFFFF]")
+        return instance, counter
 
     # -- receiving bytes -----------------------------------------------------------------
     @staticmethod

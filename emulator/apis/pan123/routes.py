@@ -238,6 +238,7 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
 async def _download(uid: str, name: str, request: Request) -> Response:
     service = _begin(request)
     dl = service.download(uid, name)
+    journal.info().tenant = dl.client_id  # the link's owner: tenant-bound fault rules apply to it
     rng = _range(request.headers.get("range"), dl.size)
     start, end = rng if rng else (0, dl.size)
     headers = {

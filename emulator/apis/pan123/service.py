@@ -100,6 +100,7 @@ class Download:
     size: int
     etag: str
     parts: list[tuple[int, int]]  # (blob_id, size) in order
+    client_id: str = ""  # whose file it is
 
 
 class Pan123Service:
@@ -114,8 +115,21 @@ class Pan123Service:
         return {"config": asdict(self.config)}
 
     def load_state(self, state: dict[str, Any] | None) -> None:
-        config = (state or {}).get("config")
-        self.config = Config(**config) if isinstance(config, dict) else Config()
+        self.config = self.check_state(state)
+
+    def check_state(self, state: Any) -> Config:
+        """The config a saved state holds, checked as ``POST /_emulator/pan123/config``
+        checks it (ValueError for anything else: a snapshot file may come from anywhere)."""
+        if state is None:
+            return Config()
+        if not isinstance(state, dict) or set(state) - {"config"}:
+            raise ValueError('pan123 state must be {"config": {...}}')
+        config = state.get("config")
+        if config is None:
+            return Config()
+        if not isinstance(config, dict) or "reset" in config:
+            raise ValueError("pan123 config must be a JSON object of its settings")
+        return self.parse_config(config, Config())
 
     def state_changed(self) -> None:
         """Rows were reset or restored: MD5s computed for upload sessions may be stale
@@ -130,11 +144,17 @@ class Pan123Service:
         """Validate everything first, then apply: a bad field changes nothing."""
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
+        self.config = self.parse_config(body, self.config)
+        return self.config_doc()
+
+    @staticmethod
+    def parse_config(body: dict[str, Any], base: Config) -> Config:
+        """``base`` with the fields of ``body`` applied, every one checked first."""
         unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_polls", "async_seconds",
                                "qps", "reset"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        new = Config() if body.get("reset") is True else Config(**asdict(self.config))
+        new = Config() if body.get("reset") is True else Config(**asdict(base))
 
         def number(name: str, minimum: float, integer: bool) -> None:
             if name not in body:
@@ -158,8 +178,7 @@ class Pan123Service:
             ):
                 raise ValueError("qps must map endpoint paths to integers >= 0 (0 = unlimited)")
             new.qps = {**new.qps, **{limits.key_of(k): v for k, v in qps.items()}}
-        self.config = new
-        return self.config_doc()
+        return new
 
     # -- access ----------------------------------------------------------------------
     def hit_limit(self, client_id: str, path: str) -> None:
@@ -842,7 +861,8 @@ class Pan123Service:
                 select(Pan123FilePart.blob_id, Pan123FilePart.size).where(Pan123FilePart.file_id == row.id)
                 .order_by(Pan123FilePart.seq)
             ).all()
-            return Download(row.id, row.name, row.size, row.etag, [(p.blob_id, p.size) for p in parts])
+            return Download(row.id, row.name, row.size, row.etag, [(p.blob_id, p.size) for p in parts],
+                            row.client_id)
 
     @staticmethod
     def content_type(name: str) -> str:
