@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..core import jsonbody
 from ..core.faults import FaultRuleError, Faults
 
 router = APIRouter(tags=["admin: faults"])
@@ -38,8 +39,8 @@ async def add_faults(request: Request) -> Response:
     same shape. A bad rule stores nothing (400)."""
     raw = await request.body()
     try:
-        document = json.loads(raw) if raw.strip() else None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        document = jsonbody.loads(raw) if raw.strip() else None
+    except json.JSONDecodeError as exc:
         return _bad(f"body is not JSON: {getattr(exc, 'msg', exc)}")
     if document is None:
         return _bad("body must be a rule (a JSON object) or a list of rules")

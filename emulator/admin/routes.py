@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
+from ..core import jsonbody
 from .. import __version__
 from ..core.ownership import ScopeError, parse_scope, parse_scope_params
 from ..core.runtime import Emulator
@@ -41,12 +42,7 @@ def parse_json(raw: bytes) -> Any:
     """``json.loads`` of a request body, every way it can fail to be JSON raised as
     ``json.JSONDecodeError`` (bytes that are not UTF-8, nesting beyond the parser's depth),
     so that the admin API answers 400 rather than 500."""
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", 0) from None
-    except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+    return jsonbody.loads(raw)
 
 
 @router.get("/health")

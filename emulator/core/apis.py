@@ -3,7 +3,6 @@ the vendor's error envelope and a journal entry tagged with the API's name."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
+from . import jsonbody
 from . import faults, journal
 from .errors import ErrorCode, ErrorTable, VendorError
 from .tenants import TenantModel
@@ -156,8 +156,8 @@ async def admin_tenant(request: Request, api: str, field: str) -> Any:
     no such tenant)."""
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = jsonbody.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
         raise AdminRefusal(400, f"bad body: not JSON ({exc})") from None
     if not isinstance(body, dict) or set(body) - {field}:
         raise AdminRefusal(400, f'bad body: expected {{"{field}": ...}} (optional)')

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ...core import jsonbody
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
@@ -122,7 +123,7 @@ def parse_metadata(raw: str | None) -> Any:
     if len(raw.encode("utf-8")) > MAX_METADATA_BYTES:
         raise bad(f"metadata is longer than {MAX_METADATA_BYTES} bytes")
     try:
-        return json.loads(raw)
+        return jsonbody.loads(raw)
     except ValueError:
         raise bad("metadata is not valid JSON") from None
 
@@ -364,7 +365,7 @@ class AntelopeService:
         if len(raw) > MAX_MESSAGE_BYTES:
             raise bad(f"message is larger than {MAX_MESSAGE_BYTES} bytes (4K)")
         try:
-            doc = json.loads(raw.decode("utf-8"))
+            doc = jsonbody.loads(raw)
         except (UnicodeDecodeError, ValueError):
             raise bad("message is not valid JSON") from None
         if not isinstance(doc, dict):

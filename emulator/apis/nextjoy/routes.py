@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import parse_options_header
 
+from ...core import jsonbody
 from ...core import journal
 from ...core.apis import vendor_router
 from ...core.errors import VendorError
@@ -98,7 +99,7 @@ async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str,
                     params[part.name] = await part.text(limit=MAX_PARAMS_BODY)
         elif kind == "application/json":
             raw = await _read_capped(body)
-            document = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+            document = jsonbody.loads(raw) if raw.strip() else {}
             if not isinstance(document, dict):
                 raise NextJoyError.REQUEST_CHECK_FAILED(reason="a JSON body must be an object")
             params = {str(k): _php_string(v) for k, v in document.items()}

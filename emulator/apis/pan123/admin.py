@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from ...core import jsonbody
 from ...core.apis import AdminRefusal, admin_tenant
 from .service import Pan123Service
 
@@ -30,7 +31,7 @@ async def set_config(request: Request) -> Response:
     ``{"reset": true}`` restores the documented defaults first. A bad field changes nothing."""
     try:
         raw = await request.body()
-        body = json.loads(raw) if raw.strip() else {}
+        body = jsonbody.loads(raw) if raw.strip() else {}
         return JSONResponse(_service(request).update_config(body))
     except json.JSONDecodeError as exc:
         return JSONResponse({"error": f"body is not JSON: {exc.msg}"}, status_code=400)

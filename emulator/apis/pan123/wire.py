@@ -5,11 +5,11 @@ Field names match case-insensitively, as Go's JSON decoding does on the real ser
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ...core import jsonbody
 from .errors import Pan123Error
 
 MAX_BODY = 1024 * 1024
@@ -35,7 +35,7 @@ class Params:
             return cls({}, form=is_form)
         if text[0] in "{[":  # JSON whatever the label (curl -d sends a form Content-Type)
             try:
-                data = json.loads(text)
+                data = jsonbody.loads(text)
             except ValueError:
                 if is_form:
                     return cls(_form(text), form=True)

@@ -4,7 +4,6 @@ POST target of upload links and the signed download links (XML errors)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from ...core import jsonbody
 from ...core import journal
 from ...core.apis import vendor_router
 from ...core.blobs import StagedBlob
@@ -93,7 +93,7 @@ async def _admit(request: Request) -> tuple[WeChatService, Tenant, dict[str, Any
     if not raw:
         raise WeChatError.EMPTY_BODY(reason="no body")
     try:
-        data = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant)
+        data = jsonbody.loads(bytes(raw), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise WeChatError.BAD_BODY(reason=f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
