@@ -95,13 +95,12 @@ def _check(response: Any) -> Any:
 def _scope(tenants: list[str]) -> dict[str, list[str]] | None:
     if not tenants:
         return None
-    scope: dict[str, list[str]] = {}
-    for value in tenants:
-        api, sep, ident = value.partition(":")
-        if not sep or not api or not ident:
-            raise CliError(f"--tenant must be API:IDENTITY, not {value!r}")
-        scope.setdefault(api, []).append(ident)
-    return scope
+    from .core.ownership import ScopeError, split_scope_values
+
+    try:
+        return split_scope_values(tenants, "--tenant must be API:IDENTITY")
+    except ScopeError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _describe(doc: dict[str, Any]) -> str:

@@ -69,3 +69,10 @@ def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) 
     raise RuntimeError("server did not come up within 30 s")
 
 
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    """Write ``{relative path: bytes}`` below ``root`` (a preload folder tree); answers ``root``."""
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root

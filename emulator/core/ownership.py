@@ -70,13 +70,19 @@ def parse_scope_params(values: Iterable[str], tenants: Tenants, *, known_tenants
     values = list(values)
     if not values:
         return None
+    return parse_scope(split_scope_values(values), tenants, known_tenants=known_tenants)
+
+
+def split_scope_values(values: Iterable[str], rule: str = "scope must be <api>:<identity>") -> dict[str, list[str]]:
+    """``<api>:<identity>`` strings (split at the first colon, so ``nextjoy:1001:1000``
+    works) -> ``{api: [identity, ...]}``; a malformed one is a :class:`ScopeError` saying ``rule``."""
     doc: dict[str, list[str]] = {}
     for value in values:
         api, sep, ident = value.partition(":")
         if not sep or not api or not ident:
-            raise ScopeError(f"scope must be <api>:<identity>, not {value!r}")
+            raise ScopeError(f"{rule}, not {value!r}")
         doc.setdefault(api, []).append(ident)
-    return parse_scope(doc, tenants, known_tenants=known_tenants)
+    return doc
 
 
 def scope_json(scope: Scope | None) -> dict[str, list[str]] | None:

@@ -11,17 +11,12 @@ import sys
 from pathlib import Path
 
 import httpx
-from helpers import JPUSH_AUTH, JPUSH_KEY, free_port, start_server
+from helpers import JPUSH_AUTH, JPUSH_KEY, free_port, start_server, write_tree
 
 PAN = "test-pan123-client"
 
 
-def tree(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return root
+tree = write_tree
 
 
 def sample(root: Path) -> Path:

@@ -11,7 +11,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from helpers import JPUSH_KEY
+from helpers import JPUSH_KEY, write_tree
 
 from emulator.app import create_app
 from emulator.core.preload import CHUNK_SIZE, PreloadError, preload_tree, progress_bar, run, scan
@@ -20,12 +20,7 @@ from emulator.settings import Settings
 T0 = 1700000000.0
 
 
-def tree(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return root
+tree = write_tree
 
 
 def sample(root: Path) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from antelope_kit import DOC_TIME, Antelope, make_token
-from helpers import JPUSH_AUTH, JPUSH_KEY
+from helpers import JPUSH_AUTH, JPUSH_KEY, write_tree
 
 from emulator.core.preload import preload_tree
 
@@ -51,12 +51,7 @@ def refused(client, api: str, tenant: str, path: str, data: bytes, *words: str) 
     return message
 
 
-def tree(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return root
+tree = write_tree
 
 
 def load(emu, root: Path) -> list[dict[str, Any]]:
