@@ -76,3 +76,33 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
     return root
+
+
+def pan123_slice_url(emu, data: bytes, name: str = "a.bin") -> tuple[dict[str, str], str, str]:
+    """Start a one-slice 123pan upload of ``data`` through a plugin handle (``emulator``,
+    ``emulator_server``...): answers (headers, preuploadID, the slice's presigned URL)."""
+    import hashlib
+
+    h = emu.pan123_headers()
+    created = emu.client.post("/upload/v1/oss/file/create", headers=h, json={
+        "parentFileID": "", "filename": name, "etag": hashlib.md5(data).hexdigest(), "size": len(data),
+        "type": 1}).json()
+    assert created["code"] == 0, created
+    pre = created["data"]["preuploadID"]
+    url = emu.client.post("/upload/v1/oss/file/get_upload_url", headers=h,
+                          json={"preuploadID": pre, "sliceNo": 1}).json()["data"]["presignedURL"]
+    return h, pre, url
+
+
+def pan123_file(emu, data: bytes, name: str = "a.bin", put=None) -> tuple[str, str]:
+    """A whole one-slice 123pan upload through a plugin handle (the PUT by ``put(url, data)``
+    when given, else the handle's client): answers (fileID, download URL)."""
+    h, pre, url = pan123_slice_url(emu, data, name)
+    if put is None:
+        assert emu.client.put(url, content=data).status_code == 200
+    else:
+        put(url, data)
+    done = emu.client.post("/upload/v1/oss/file/upload_complete", headers=h, json={"preuploadID": pre}).json()["data"]
+    assert done["completed"], done
+    detail = emu.client.get("/api/v1/oss/file/detail", params={"fileID": done["fileID"]}, headers=h).json()
+    return done["fileID"], detail["data"]["downloadURL"]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from emulator.testing import InProcessEmulator
+from helpers import pan123_file, pan123_slice_url
 from emulator.testing.asgi import SyncASGITransport
 
 MiB = 1 << 20
@@ -24,18 +25,7 @@ def jpush_list(emu, **kwargs):
 
 def pan123_upload(emu, data: bytes) -> str:
     """A one-slice 123pan upload; answers the file's download URL."""
-    h = emu.pan123_headers()
-    created = emu.client.post("/upload/v1/oss/file/create", headers=h, json={
-        "parentFileID": "", "filename": "big.bin", "etag": hashlib.md5(data).hexdigest(), "size": len(data),
-        "type": 1}).json()["data"]
-    url = emu.client.post("/upload/v1/oss/file/get_upload_url", headers=h,
-                          json={"preuploadID": created["preuploadID"], "sliceNo": 1}).json()["data"]["presignedURL"]
-    assert emu.client.put(url, content=data).status_code == 200
-    done = emu.client.post("/upload/v1/oss/file/upload_complete", headers=h,
-                           json={"preuploadID": created["preuploadID"]}).json()["data"]
-    assert done["completed"], done
-    return emu.client.get("/api/v1/oss/file/detail", params={"fileID": done["fileID"]},
-                          headers=h).json()["data"]["downloadURL"]
+    return pan123_file(emu, data, "big.bin")[1]
 
 
 # -- read timeouts ---------------------------------------------------------------------------------
@@ -67,11 +57,7 @@ def test_the_async_client_times_out_too(emulator):
 
 def test_an_upload_that_keeps_moving_never_times_out(emulator):
     """The read timeout is per wait, as on a socket: a body sent over longer than it is fine."""
-    url_of = emulator.client.post("/upload/v1/oss/file/create", headers=emulator.pan123_headers(), json={
-        "parentFileID": "", "filename": "slow.bin", "etag": hashlib.md5(b"x" * 10).hexdigest(), "size": 10,
-        "type": 1}).json()["data"]
-    url = emulator.client.post("/upload/v1/oss/file/get_upload_url", headers=emulator.pan123_headers(),
-                               json={"preuploadID": url_of["preuploadID"], "sliceNo": 1}).json()["data"]["presignedURL"]
+    _, _, url = pan123_slice_url(emulator, b"x" * 10, "slow.bin")
 
     def slowly():
         for _ in range(10):
@@ -168,12 +154,7 @@ def test_a_download_of_one_emulator_streams_into_an_upload_to_another():
     data = bytes(range(256)) * 8192  # 2 MiB
     with InProcessEmulator() as a, InProcessEmulator() as b:
         url = pan123_upload(a, data)
-        h = b.pan123_headers()
-        created = b.client.post("/upload/v1/oss/file/create", headers=h, json={
-            "parentFileID": "", "filename": "copy.bin", "etag": hashlib.md5(data).hexdigest(), "size": len(data),
-            "type": 1}).json()["data"]
-        put_url = b.client.post("/upload/v1/oss/file/get_upload_url", headers=h, json={
-            "preuploadID": created["preuploadID"], "sliceNo": 1}).json()["data"]["presignedURL"]
+        _, _, put_url = pan123_slice_url(b, data, "copy.bin")
         outcome: list[object] = []
 
         def copy() -> None:
@@ -223,12 +204,7 @@ def test_the_async_client_streams_bodies_and_sees_drops(emulator):
 
 def test_a_cut_upload_through_the_fixtures_client(emulator):
     data = bytes(range(256)) * 4096  # 1 MiB, sent in pieces
-    h = emulator.pan123_headers()
-    created = emulator.client.post("/upload/v1/oss/file/create", headers=h, json={
-        "parentFileID": "", "filename": "cut.bin", "etag": hashlib.md5(data).hexdigest(), "size": len(data),
-        "type": 1}).json()["data"]
-    url = emulator.client.post("/upload/v1/oss/file/get_upload_url", headers=h, json={
-        "preuploadID": created["preuploadID"], "sliceNo": 1}).json()["data"]["presignedURL"]
+    _, _, url = pan123_slice_url(emulator, data, "cut.bin")
     pieces = lambda: (data[i:i + 65536] for i in range(0, len(data), 65536))  # noqa: E731
     emulator.faults.add(api="pan123", method="PUT", cut_after=300_000)
     with pytest.raises(httpx.RemoteProtocolError):

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from emulator.testing import AdminError, InProcessEmulator, LiveEmulator
+from helpers import pan123_file
 
 
 # -- the in-process fixture ----------------------------------------------------------------
@@ -150,17 +151,9 @@ def test_rate_limits_off_and_on(emulator):
 # -- evidence --------------------------------------------------------------------------------
 def test_object_bytes_for_pan123_antelope_nextjoy_wechat(emulator):
     # 123pan: one-slice upload
-    h = emulator.pan123_headers()
     data = b"pan123 bytes"
-    created = emulator.client.post("/upload/v1/oss/file/create", headers=h, json={
-        "parentFileID": "", "filename": "a.bin", "etag": hashlib.md5(data).hexdigest(), "size": len(data),
-        "type": 1}).json()["data"]
-    url = emulator.client.post("/upload/v1/oss/file/get_upload_url", headers=h,
-                               json={"preuploadID": created["preuploadID"], "sliceNo": 1}).json()["data"]["presignedURL"]
-    assert emulator.client.put(url, content=data).status_code == 200
-    done = emulator.client.post("/upload/v1/oss/file/upload_complete", headers=h,
-                                json={"preuploadID": created["preuploadID"]}).json()["data"]
-    assert emulator.object_bytes("pan123", done["fileID"]) == data
+    file_id, _ = pan123_file(emulator, data)
+    assert emulator.object_bytes("pan123", file_id) == data
     # Antelope
     r = emulator.client.post("/upload2", params={"access_token": emulator.antelope_token(1), "size": 4, "key": "/1/k"},
                              files={"file": ("k", b"ante")})

@@ -5,7 +5,6 @@ replaced, and faults through the live ``emulator_server`` (drops and latency rea
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 
@@ -13,6 +12,8 @@ import pytest
 import requests
 
 from emulator.testing import AdminError, LiveEmulator, SharedEmulator
+
+import helpers
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +35,13 @@ def workers(shared):
 
 
 def pan123_file(emu, data: bytes) -> tuple[str, str]:
-    """A one-slice 123pan upload by the handle's tenant: (fileID, download URL)."""
-    h = emu.pan123_headers()
-    created = emu.client.post("/upload/v1/oss/file/create", headers=h, json={
-        "parentFileID": "", "filename": "a.bin", "etag": hashlib.md5(data).hexdigest(), "size": len(data),
-        "type": 1}).json()
-    assert created["code"] == 0, created
-    url = emu.client.post("/upload/v1/oss/file/get_upload_url", headers=h, json={
-        "preuploadID": created["data"]["preuploadID"], "sliceNo": 1}).json()["data"]["presignedURL"]
-    assert requests.put(url, data=data, timeout=30).status_code == 200
-    done = emu.client.post("/upload/v1/oss/file/upload_complete", headers=h,
-                           json={"preuploadID": created["data"]["preuploadID"]}).json()["data"]
-    detail = emu.client.get("/api/v1/oss/file/detail", params={"fileID": done["fileID"]}, headers=h).json()
-    return done["fileID"], detail["data"]["downloadURL"]
+    """A one-slice 123pan upload by the handle's tenant, the slice PUT by ``requests``:
+    (fileID, download URL)."""
+
+    def put(url: str, body: bytes) -> None:
+        assert requests.put(url, data=body, timeout=30).status_code == 200
+
+    return helpers.pan123_file(emu, data, put=put)
 
 
 # -- faults on a shared emulator ---------------------------------------------------------------------
