@@ -25,6 +25,7 @@ class QiniuError(ErrorTable, api="nextjoy"):
     BAD_TOKEN = (401, 401, "bad token")
     EXPIRED_TOKEN = (401, 401, "expired token")
     KEY_SCOPE = (403, 403, "key doesn't match with scope")
+    METHOD_NOT_ALLOWED = (405, 405, "method not allowed")
     CRC32_MISMATCH = (406, 406, "crc32 not match")
     TOO_LARGE = (413, 413, "request entity too large")
     SERVER_ERROR = (599, 599, "server error")

@@ -85,9 +85,28 @@ async def _capped(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
+def _repeated(name: str) -> VendorError:
+    return NextJoyError.REQUEST_CHECK_FAILED(
+        reason=f"parameter {name!r} is given more than once; every parameter takes one value "
+        "(list several keys, urls or dirs in one value, separated by ',')"
+    )
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are unique (``json.loads`` would keep the last of two)."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _repeated(name)
+        out[name] = value
+    return out
+
+
 async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str, str]:
-    """The call's parameters from a urlencoded, multipart or JSON body; a name given
-    twice keeps its last value (as PHP's $_POST does)."""
+    """The call's parameters from a urlencoded, multipart or JSON body. Every parameter
+    the document lists is a single ``string`` or ``int`` (a list of keys is one
+    comma-separated string), so none can be a list: a name given twice (what ``requests``
+    sends for a list value) is refused with 18007 before anything is done."""
     content_type = request.headers.get("content-type")
     kind = parse_options_header(content_type or "")[0].decode("latin-1").lower()
     params: dict[str, str] = {}
@@ -96,16 +115,22 @@ async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str,
             reader = MultipartReader(_capped(body), content_type)
             async for part in reader.parts():
                 if part.name is not None and not part.is_file:
-                    params[part.name] = await part.text(limit=MAX_PARAMS_BODY)
+                    value = await part.text(limit=MAX_PARAMS_BODY)
+                    if part.name in params:
+                        raise _repeated(part.name)
+                    params[part.name] = value
         elif kind == "application/json":
             raw = await _read_capped(body)
-            document = jsonbody.loads(raw) if raw.strip() else {}
+            document = jsonbody.loads(raw, object_pairs_hook=_unique_object) if raw.strip() else {}
             if not isinstance(document, dict):
                 raise NextJoyError.REQUEST_CHECK_FAILED(reason="a JSON body must be an object")
             params = {str(k): _php_string(v) for k, v in document.items()}
         elif kind in ("application/x-www-form-urlencoded", ""):
             raw = await _read_capped(body)
-            params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+            for name, value in parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False):
+                if name in params:
+                    raise _repeated(name)
+                params[name] = value
         else:
             raise NextJoyError.REQUEST_CHECK_FAILED(
                 reason=f"Content-Type {content_type!r}: parameters come as a form (urlencoded or multipart) or JSON"
@@ -179,9 +204,10 @@ async def batch_refresh_dir(request: Request) -> Response:
 
 def render_qiniu(err: VendorError) -> Response:
     reqid = journal.info().extra.get("qiniu_reqid")
-    return JSONResponse(
-        {"error": err.spec.message}, status_code=err.spec.http_status, headers={"X-Reqid": reqid} if reqid else None
-    )
+    headers = dict(err.extra.get("headers") or {})
+    if reqid:
+        headers["X-Reqid"] = reqid
+    return JSONResponse({"error": err.spec.message}, status_code=err.spec.http_status, headers=headers or None)
 
 
 def _reqid(request: Request) -> dict[str, str]:
@@ -252,6 +278,19 @@ async def query_regions(request: Request, ak: str | None = None, bucket: str | N
     return JSONResponse(_service(request).query_regions(ak, bucket, base.split("://", 1)[1]), headers=headers)
 
 
-router = APIRouter()
-router.include_router(nextjoy_router)
-router.include_router(qiniu_router)
+# -- wrong HTTP methods ---------------------------------------------------------------------
+
+
+def wrong_nextjoy_method(request: Request, allowed: set[str]) -> VendorError:
+    """Any other method on a NextJoy path: 18007 (the request failed verification), on HTTP
+    200 like every NextJoy refusal."""
+    want = "/".join(sorted(allowed))
+    return NextJoyError.REQUEST_CHECK_FAILED(reason=f"method {request.method} not allowed (expects {want})")
+
+
+def wrong_qiniu_method(request: Request, allowed: set[str]) -> VendorError:
+    """Any other method on a Qiniu host path: 405 ``{"error"}`` with X-Reqid and Allow."""
+    _reqid(request)
+    want = ", ".join(sorted(allowed))
+    return QiniuError.METHOD_NOT_ALLOWED(headers={"Allow": want},
+                                         reason=f"method {request.method} not allowed (expects {want})")
