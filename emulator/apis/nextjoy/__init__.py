@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from ...core.apis import ApiSpec, ErrorFamily
 from ...core.statuses import allow_statuses
 from . import models  # noqa: F401  (registers the tables)
+from . import resumable_routes  # noqa: F401  (adds the resumable paths to the upload host)
 from . import routes
 from .admin import router as admin_router
 from .errors import NextJoyError, QiniuError

@@ -242,7 +242,8 @@ async def form_upload(request: Request) -> Response:
                         raise QiniuError.BAD_REQUEST(reason="more than one file part")
                     if "token" in fields:  # refuse a bad token before taking the bytes
                         grant = service.check_token(fields["token"])
-                    received = await service.receive(part.stream(), part.filename, part.content_type)
+                    limit = grant.policy.fsize_limit if grant is not None else None
+                    received = await service.receive(part.stream(), part.filename, part.content_type, limit=limit)
                 elif part.name is not None:
                     value = await part.text(limit=MAX_FIELD)
                     budget -= len(part.name.encode()) + len(value.encode())
@@ -257,13 +258,20 @@ async def form_upload(request: Request) -> Response:
             grant = service.check_token(fields.get("token"))
         if received is None:
             raise QiniuError.NO_FILE(reason="the form has no file part")
-        key = service.check_upload(grant, fields.get("key"), fields.get("crc32"), received)
-        result = service.store(grant, key, received)
+        key = service.check_upload(grant, fields.get("key"), fields.get("crc32"), received, fields)
+        result = service.answer(grant, service.store(grant, key, received), received, fields)
     except Exception:  # a refusal, or an unexpected error (answered 599 by the router)
         if received is not None:
             service.discard(received)
         await drain_body(body)
         raise
+    return qiniu_answer(result, headers)
+
+
+def qiniu_answer(result: dict[str, Any] | str, headers: dict[str, str]) -> Response:
+    """A success of the upload host: JSON, or a rendered returnBody as it came out."""
+    if isinstance(result, str):
+        return Response(result.encode("utf-8"), media_type="application/json", headers=headers)
     return JSONResponse(result, headers=headers)
 
 
