@@ -14,6 +14,7 @@ import qiniu
 import qiniu.config
 from qiniu import etag, put_data, put_file, put_file_v2
 from qiniu.services.storage.upload_progress_recorder import UploadProgressRecorder
+from qiniu_kit import v2_etag
 
 MiB = 1 << 20
 THRESHOLD = 8 * MiB  # the SDK's default_upload_threshold
@@ -88,19 +89,6 @@ def test_put_file_v2_over_the_threshold_goes_up_as_multipart(live, tmp_path, par
     info = nj.call("batch_get_file_info", keystr="movies/m.mp4")["data"]["data"][0]
     assert info["data"]["hash"] == ret["hash"] and info["data"]["mimeType"] == "video/mp4"
     assert nj.http.get("/_emulator/nextjoy/uploads").json() == []
-
-
-def v2_etag(data: bytes, part_size: int) -> str:
-    """qiniu-upload.md §8, computed here on its own: 0x9e ‖ sha1(each part's v1 digest)."""
-    import base64
-    import hashlib
-
-    def v1(part: bytes) -> bytes:
-        blocks = [hashlib.sha1(part[i:i + 4 * MiB]).digest() for i in range(0, max(len(part), 1), 4 * MiB)]
-        return blocks[0] if len(blocks) == 1 else hashlib.sha1(b"".join(blocks)).digest()
-
-    digests = b"".join(v1(data[i:i + part_size]) for i in range(0, len(data), part_size))
-    return base64.urlsafe_b64encode(b"\x9e" + hashlib.sha1(digests).digest()).decode()
 
 
 def test_put_data_is_a_form_upload_at_any_size(live):
