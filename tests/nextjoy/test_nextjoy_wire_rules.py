@@ -21,8 +21,9 @@ def test_a_repeated_keystr_deletes_nothing_and_is_18007(client, nj):
     nj.put("a", b"1")
     nj.put("b", b"2")
     before = state(client)
-    params = nj.params(keystr="a")
-    # What requests sends for data={"keystr": ["a", "b"]}: the name twice.
+    # What requests sends for data={"keystr": ["a", "b"]}: the name twice. Signed over the
+    # last value, so a parser that kept the last one would accept the call and delete "b".
+    params = nj.params(keystr="b")
     body = {**params, "keystr": ["a", "b"]}
     r = client.post("/upload_token/batch_del_file", data=body)
     assert (r.status_code, r.json()) == (200, CHECK_FAILED)
@@ -40,16 +41,16 @@ def test_any_repeated_parameter_is_18007(client, nj, name):
 
 
 def test_a_repeated_multipart_field_is_18007(client, nj):
-    params = nj.params(urls="http://cdn.example/a.png")
-    files = [(k, (None, v)) for k, v in params.items()] + [("urls", (None, "http://cdn.example/b.png"))]
+    params = nj.params(urls="http://cdn.example/b.png")  # signed over the last value
+    files = [("urls", (None, "http://cdn.example/a.png"))] + [(k, (None, v)) for k, v in params.items()]
     r = client.post("/upload_token/batch_refresh_file", files=files)
     assert r.json() == CHECK_FAILED
     assert client.get("/_emulator/nextjoy/refreshes").json() == []
 
 
 def test_a_repeated_json_name_is_18007(client, nj):
-    params = nj.params(dirs="http://cdn.example/d/")
-    text = json.dumps(params)[:-1] + ', "dirs": "http://cdn.example/e/"}'
+    params = nj.params(dirs="http://cdn.example/e/")  # signed over the last value
+    text = '{"dirs": "http://cdn.example/d/", ' + json.dumps(params)[1:]
     r = client.post("/upload_token/batch_refresh_dir", content=text, headers={"content-type": "application/json"})
     assert r.json() == CHECK_FAILED
     assert client.get("/_emulator/nextjoy/refreshes").json() == []

@@ -68,6 +68,8 @@ def test_put_file_over_the_threshold_goes_up_as_v1_blocks(live, tmp_path):
     assert [(i["key"], i["hash"], i["fsize"]) for i in listing] == [("paks/level.pak", etag(path), os.path.getsize(path))]
     assert nj.http.get("/_emulator/nextjoy/uploads").json() == []  # the blocks went with mkfile
     assert nj.http.get("/_emulator/store").json()["bytes"] == os.path.getsize(path)
+    assert nj.call("batch_del_file", keystr="paks/level.pak")["status"] == 200
+    assert nj.keys() == [] and nj.http.get("/_emulator/store").json() == {"blobs": 0, "bytes": 0}
 
 
 @pytest.mark.parametrize("part_size", [None, 4 * MiB, 3 * MiB])
