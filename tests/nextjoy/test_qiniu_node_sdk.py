@@ -28,8 +28,13 @@ MiB = 1 << 20
 
 
 def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "storage-emulator"
+    """``$XDG_CACHE_HOME`` or ``~/.cache``, else the temp dir when that cannot be written."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storage-emulator"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+    except OSError:
+        return Path(tempfile.gettempdir()) / "storage-emulator-cache"
 
 
 @pytest.fixture(scope="session")

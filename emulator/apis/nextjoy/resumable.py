@@ -143,8 +143,9 @@ class Resumable:
         answer["checksum"] = qiniu.b64encode(sha1.digest())
         return answer
 
-    def _block(self, grant: auth.UploadGrant, ctx: str) -> QiniuUpload:
-        self.expire()
+    def _block(self, grant: auth.UploadGrant, ctx: str, *, expire: bool = True) -> QiniuUpload:
+        if expire:
+            self.expire()
         with self.emu.db.session() as s:
             row = s.execute(select(QiniuUpload).where(QiniuUpload.ctx == ctx, QiniuUpload.kind == "v1")).scalar_one_or_none()
             if row is None or (row.access_key, row.bucket) != (grant.tenant.qiniu_access_key, grant.policy.bucket):
@@ -166,7 +167,8 @@ class Resumable:
             raise QiniuError.BAD_REQUEST(reason="the body lists no ctx")
         if len(set(ctxs)) != len(ctxs):
             raise QiniuError.BAD_CTX(reason="a ctx is listed twice")
-        blocks = [self._block(grant, c) for c in ctxs]
+        self.expire()
+        blocks = [self._block(grant, c, expire=False) for c in ctxs]
         for i, block in enumerate(blocks):
             if block.filled != block.size:
                 raise QiniuError.BAD_CTX(reason=f"block {i + 1} has {block.filled} of its {block.size} bytes")
@@ -360,9 +362,10 @@ class Resumable:
                     yield piece
 
         staged = await blobs.stage(joined(), observe=whole.feed)
-        if staged.size != total:  # a piece's bytes went missing under us (reset meanwhile)
+        if staged.size != total:  # a piece's bytes went missing under us (reset or expiry meanwhile)
             blobs.discard(staged)
-            raise QiniuError.NO_SUCH_UPLOAD(reason="the upload's parts were released while it was completed")
+            gone = QiniuError.NO_SUCH_UPLOAD if parts_etag else QiniuError.BAD_CTX
+            raise gone(reason="the upload's pieces were released while it was being finished")
         etag = qiniu.multipart_etag(whole, per_part) if parts_etag else None
         return Received(staged, whole, fname, mime, etag), per_part
 
