@@ -144,3 +144,38 @@ def test_put_file_v2_finds_the_host_through_the_region_query(live, tmp_path, sdk
     assert info.status_code == 200, info
     assert ret == {"hash": etag(path), "key": "q.bin"}
     assert stored(nj.http, "q.bin") == open(path, "rb").read()
+
+
+@pytest.mark.parametrize("version, status", [("v1", 701), ("v2", 612)])
+def test_a_resume_record_of_expired_pieces_is_refused_with_the_documented_status(live, tmp_path, version, status):
+    """The emulator releases pieces 7 days later on its clock. The SDK, resuming from its
+    record (it filters records by the real clock, so it still trusts them), is answered 701
+    (v1 ctx) or 612 (v2 uploadId) and stores nothing. (qiniu 7.18 returns that answer
+    as it is: 701 and 612 are on its never-retry list, so its restart-once policy is not
+    reached.) Without the record the same call succeeds."""
+    nj, endpoints = live
+    path = payload(tmp_path / "old.dat", 2 * 4 * MiB + 10, salt=9)
+    region = qiniu.Region(up_host=endpoints["qiniu_upload"])
+    os.makedirs(tmp_path / "records")
+    recorder = UploadProgressRecorder(str(tmp_path / "records"))
+    piece = "/_qiniu/up/mkblk/*" if version == "v1" else "/_qiniu/up/buckets/*/uploads/*/*"
+    r = nj.http.post("/_emulator/faults", json={"api": "nextjoy", "path": piece, "skip": 1, "status": 614})
+    ret, info = put_file(nj.token(), "old.dat", path, regions=[region], upload_progress_recorder=recorder,
+                         version=version)
+    assert info.status_code == 614 and os.listdir(tmp_path / "records")
+    nj.http.delete(f"/_emulator/faults/{r.json()['id']}")
+    nj.http.post("/_emulator/clock", json={"advance": 7 * 86400 + 1})
+    assert nj.http.get("/_emulator/nextjoy/uploads").json() == []  # released on the emulator clock
+    assert nj.http.get("/_emulator/store").json() == {"blobs": 0, "bytes": 0}
+
+    ret, info = put_file(nj.token(), "old.dat", path, regions=[region], upload_progress_recorder=recorder,
+                         version=version)
+    assert (ret, info.status_code) == (None, status)
+    assert nj.keys() == []  # (v1: the block the record lacked went up and waits for its own expiry)
+
+    for name in os.listdir(tmp_path / "records"):
+        os.remove(tmp_path / "records" / name)
+    ret, info = put_file(nj.token(), "old.dat", path, regions=[region], upload_progress_recorder=recorder,
+                         version=version)
+    assert info.status_code == 200, info
+    assert ret["hash"] == etag(path) and stored(nj.http, "old.dat") == open(path, "rb").read()
