@@ -147,7 +147,9 @@ class Resumable:
         if expire:
             self.expire()
         with self.emu.db.session() as s:
-            row = s.execute(select(QiniuUpload).where(QiniuUpload.ctx == ctx, QiniuUpload.kind == "v1")).scalar_one_or_none()
+            row = s.execute(
+                select(QiniuUpload).where(QiniuUpload.ctx == ctx, QiniuUpload.kind == "v1")
+            ).scalar_one_or_none()
             if row is None or (row.access_key, row.bucket) != (grant.tenant.qiniu_access_key, grant.policy.bucket):
                 raise QiniuError.BAD_CTX(reason=f"ctx {ctx[:48]!r} is not the latest ctx of a block of this bucket "
                                          "(unknown, superseded by a later bput, used by mkfile, or expired)")
@@ -263,7 +265,8 @@ class Resumable:
             n = item.get("partNumber") if isinstance(item, dict) else None
             e = item.get("etag") if isinstance(item, dict) else None
             if isinstance(n, bool) or not isinstance(n, int) or not isinstance(e, str):
-                raise QiniuError.BAD_REQUEST(reason=f"each part is {{\"etag\": str, \"partNumber\": int}}, not {item!r}")
+                raise QiniuError.BAD_REQUEST(
+                    reason=f"each part is {{\"etag\": str, \"partNumber\": int}}, not {item!r}")
             numbers.append(n)
             etags.append(e)
         if any(b <= a for a, b in zip(numbers, numbers[1:])):
@@ -407,7 +410,8 @@ def _pairs(path: str) -> dict[str, str]:
         try:
             decoded = qiniu.b64decode(value).decode("utf-8") if value else ""
         except (ValueError, UnicodeDecodeError):
-            raise QiniuError.BAD_REQUEST(reason=f"mkfile {name}: {value[:40]!r} is not URL-safe base64 of UTF-8") from None
+            raise QiniuError.BAD_REQUEST(
+                reason=f"mkfile {name}: {value[:40]!r} is not URL-safe base64 of UTF-8") from None
         if name in out:
             raise QiniuError.BAD_REQUEST(reason=f"mkfile names {name!r} twice")
         if name in MKFILE_NAMES or name.startswith(("x:", "x-qn-meta-")):
@@ -428,5 +432,6 @@ def _md5_header(value: str | None) -> str | None:
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 16:
-        raise QiniuError.BAD_REQUEST(reason=f"Content-MD5 {text[:40]!r} is neither 32 hex digits nor base64 of 16 bytes")
+        raise QiniuError.BAD_REQUEST(
+            reason=f"Content-MD5 {text[:40]!r} is neither 32 hex digits nor base64 of 16 bytes")
     return raw.hex()

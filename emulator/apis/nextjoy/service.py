@@ -280,7 +280,8 @@ class NextJoyService:
             raise QiniuError.TOO_SMALL(reason=f"{size} bytes; the put policy's fsizeMin is {policy.fsize_min}")
         mime = guess_mime(received.content_type, key, received.filename)
         if not policy.mime_allowed(mime):
-            raise QiniuError.MIME_LIMIT(reason=f"mimeType {mime!r}; the put policy's mimeLimit is {policy.mime_limit!r}")
+            raise QiniuError.MIME_LIMIT(
+                reason=f"mimeType {mime!r}; the put policy's mimeLimit is {policy.mime_limit!r}")
         return key
 
     def answer(self, grant: auth.UploadGrant, stored: dict[str, str], received: Received,
