@@ -431,6 +431,14 @@ def test_region_query_answers_every_service_the_sdks_read(client):
     assert host["up"]["domains"] == ["testserver/_qiniu/up"]
 
 
+def test_the_older_v2_query_format_points_at_the_emulator(client):
+    r = client.get("/_qiniu/uc/v2/query", params={"ak": AK, "bucket": BUCKET})
+    body = r.json()
+    assert body["up"]["src"]["main"] == ["testserver/_qiniu/up"] and body["up"]["acc"]["main"] == ["testserver/_qiniu/up"]
+    assert body["io"]["src"]["main"][0] and isinstance(body["ttl"], int) and r.headers["X-Reqid"]
+    assert client.get("/_qiniu/uc/v2/query", params={"ak": AK, "bucket": "nope"}).status_code == 631
+
+
 def test_wrong_methods_on_resumable_paths_are_405_in_qiniu_shape(client):
     key = b64encode(b"k")
     for method, path in [("GET", f"{UP}/mkblk/4"), ("PUT", f"{UP}/mkfile/4/key/{key}"),

@@ -286,6 +286,16 @@ async def query_regions(request: Request, ak: str | None = None, bucket: str | N
     return JSONResponse(_service(request).query_regions(ak, bucket, base.split("://", 1)[1]), headers=headers)
 
 
+@qiniu_router.get(UC_PATH + "/v2/query")
+async def query_regions_v2(request: Request, ak: str | None = None, bucket: str | None = None) -> Response:
+    """The region query of older SDKs (npm qiniu <= 7.4), in its own shape."""
+    headers = _reqid(request)
+    if not ak or not bucket:
+        raise QiniuError.BAD_REQUEST(reason="ak and bucket are required")
+    base = public_base(request)
+    return JSONResponse(_service(request).query_regions_v2(ak, bucket, base.split("://", 1)[1]), headers=headers)
+
+
 # -- wrong HTTP methods ---------------------------------------------------------------------
 
 

@@ -403,6 +403,13 @@ class NextJoyService:
             ]
         }
 
+    def query_regions_v2(self, access_key: str, bucket: str, host: str) -> dict[str, Any]:
+        """The older ``/v2/query`` answer (npm ``qiniu`` <= 7.4 reads ``ttl``,
+        ``up.src.main``/``backup``, ``up.acc.main``/``backup`` and ``io.src.main[0]``)."""
+        self.query_regions(access_key, bucket, host)  # the same 631 refusals
+        up = {"main": [f"{host}{UP_PATH}"], "backup": []}
+        return {"ttl": QUERY_TTL, "up": {"src": up, "acc": up}, "io": {"src": {"main": [host]}}}
+
     # -- evidence for tests --------------------------------------------------------
     def objects(self, bucket: str | None = None) -> list[dict[str, Any]]:
         q = select(QiniuObject).order_by(QiniuObject.access_key, QiniuObject.bucket, QiniuObject.key)
