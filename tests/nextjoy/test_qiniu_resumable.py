@@ -132,6 +132,22 @@ def test_mkfile_pairs_in_any_order_with_vars_and_meta(client, nj):
     assert client.get("/_emulator/nextjoy/objects").json()[0]["mimeType"] == "text/plain"
 
 
+def test_mkfile_with_an_empty_key_stores_under_the_key_empty(client, nj):
+    token = nj.token()
+    ctx = mkblk(client, token, b"abc").json()["ctx"]
+    r = client.post(f"{UP}/mkfile/3/key/", content=ctx, headers=auth(token))  # what put_file(key="") sends
+    assert r.json() == {"hash": etag_of(b"abc"), "key": ""}
+
+
+@pytest.mark.parametrize("pairs", ["/key", "/key/a2V5/fname", "/key/not*b64"])
+def test_mkfile_with_malformed_pairs_is_400(client, nj, pairs):
+    token = nj.token()
+    ctx = mkblk(client, token, b"abc").json()["ctx"]
+    before = evidence(client)
+    assert client.post(f"{UP}/mkfile/3{pairs}", content=ctx, headers=auth(token)).status_code == 400
+    assert evidence(client) == before
+
+
 @pytest.mark.parametrize("bad", ["nonsense", "", "{other}"])
 def test_mkfile_with_a_wrong_ctx_is_701_and_stores_nothing(client, nj, bad):
     token = nj.token()

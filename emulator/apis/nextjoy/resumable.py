@@ -402,7 +402,7 @@ MKFILE_NAMES = ("key", "fname", "mimeType")
 
 def _pairs(path: str) -> dict[str, str]:
     """mkfile's ``/name/<urlsafe b64 value>`` pairs, in any order."""
-    segments = [p for p in path.split("/") if p != ""] if path else []
+    segments = path.split("/") if path else []  # "key/" is the pair key = "" (an empty key is a key)
     if len(segments) % 2:
         raise QiniuError.BAD_REQUEST(reason=f"mkfile path pairs: {len(segments)} segments, not name/value pairs")
     out: dict[str, str] = {}
