@@ -57,7 +57,7 @@ def test_blob_columns_are_every_reference_to_the_store():
     names = {f"{c.table.name}.{c.name}" for c in ownership.blob_columns()}
     assert names == {
         "jpush_files.blob_id", "pan123_file_parts.blob_id", "pan123_upload_parts.blob_id", "wechat_files.blob_id",
-        "antelope_objects.blob_id", "nextjoy_objects.blob_id",
+        "antelope_objects.blob_id", "nextjoy_objects.blob_id", "nextjoy_upload_parts.blob_id",
     }
 
 
@@ -94,6 +94,10 @@ def test_each_tables_clause_selects_exactly_its_tenants_rows(client, emu):
         token = kit.pan123_token()  # and an unfinished upload, so that upload parts exist
         pre = kit.pan123_create(f"{tag}-open".encode(), f"{tag}-open.bin", token)["preuploadID"]
         assert client.put(path_of(kit.pan123_url(pre, 1, token)), content=f"{tag}-open".encode()).status_code == 200
+        up_token = kit.nextjoy_call("get")["upload_token"]  # and a Qiniu block under way
+        r = client.post("/_qiniu/up/mkblk/6", content=f"{tag}-blk!".encode()[:6],
+                        headers={"Authorization": f"UpToken {up_token}"})
+        assert r.status_code == 200, r.text
     scope = ownership.parse_scope(scope_of(SECOND), emu.tenants)
     records = ownership.scope_records(scope, emu.tenants)
     with emu.db.session() as s:

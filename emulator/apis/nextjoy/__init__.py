@@ -1,15 +1,24 @@
 """NextJoy upload-token service: signed calls that mint Qiniu upload tokens and manage
 the tenant's bucket, plus the emulated Qiniu upload host those tokens work on."""
 
+from fastapi import APIRouter
+
 from ...core.apis import ApiSpec, ErrorFamily
+from ...core.methods import refuse_other_methods
 from ...core.statuses import allow_statuses
 from . import models  # noqa: F401  (registers the tables)
+from . import resumable_routes  # noqa: F401  (adds the resumable paths to the upload host)
 from . import routes
 from .admin import router as admin_router
 from .errors import NextJoyError, QiniuError
-from .routes import router
 from .service import UC_PATH, UP_PATH, NextJoyService
 from .tenant import Tenant
+
+refuse_other_methods(routes.nextjoy_router, routes.wrong_nextjoy_method)
+refuse_other_methods(routes.qiniu_router, routes.wrong_qiniu_method)
+router = APIRouter()
+router.include_router(routes.nextjoy_router)
+router.include_router(routes.qiniu_router)
 
 # Qiniu answers with statuses above 599 (614 file exists, 631 no such bucket, ...).
 allow_statuses(e.http_status for e in QiniuError.all() if e.http_status >= 600)

@@ -42,3 +42,12 @@ async def refreshes(request: Request, tenant: str | None = None) -> list[dict[st
     """Successful batch_refresh_file / batch_refresh_dir calls, oldest first; ``tenant`` is
     "appid:child_id"."""
     return _service(request).refreshes(tenant)
+
+
+@router.get("/uploads")
+async def uploads(request: Request) -> list[dict[str, Any]]:
+    """Resumable uploads under way (v1 blocks, v2 multipart uploads), expired ones dropped
+    first: id, kind, bucket, key, expires_at, parts, bytes."""
+    from .resumable import Resumable
+
+    return Resumable(_service(request)).pending()

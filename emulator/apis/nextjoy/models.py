@@ -47,3 +47,44 @@ class NextJoyRefresh(Base):
     kind: Mapped[str] = mapped_column(String(8))  # file | dir
     entries: Mapped[str] = mapped_column(Text)  # JSON list, in the order given
     at: Mapped[float] = mapped_column(Float)
+
+
+class QiniuUpload(Base):
+    """A resumable upload under way on the Qiniu host: a v1 block being built by
+    ``mkblk``/``bput`` (``kind`` "v1", its chunks are the parts), or a v2 multipart upload
+    (``kind`` "v2"). Gone at ``mkfile``/complete, abort, reset, or once ``expires_at`` has
+    passed on the emulator clock (its parts' bytes released)."""
+
+    __tablename__ = "nextjoy_uploads"
+    __tenant_api__ = "nextjoy"  # whose rows (core/ownership.py): the bucket's, as for objects
+    owned_by = classmethod(QiniuObject.owned_by.__func__)  # type: ignore[attr-defined]
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # v2 uploadId; v1 internal block id
+    kind: Mapped[str] = mapped_column(String(2))  # v1 | v2
+    access_key: Mapped[str] = mapped_column(String(128))
+    bucket: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str | None] = mapped_column(String(1024))  # v2: the object segment's key (None for "~")
+    ctx: Mapped[str | None] = mapped_column(String(128), unique=True)  # v1: the ctx the next call must carry
+    size: Mapped[int] = mapped_column(BigInteger, default=0)  # v1: the declared block size
+    filled: Mapped[int] = mapped_column(BigInteger, default=0)  # v1: bytes received so far
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class QiniuPart(Base):
+    """A received piece of a :class:`QiniuUpload`: a v2 part (``number`` = partNumber) or
+    a v1 chunk (``number`` = its order in the block). Holds one reference to its blob."""
+
+    __tablename__ = "nextjoy_upload_parts"
+    __tenant_api__ = "nextjoy"
+    owned_by = classmethod(QiniuObject.owned_by.__func__)  # type: ignore[attr-defined]
+
+    upload_id: Mapped[str] = mapped_column(ForeignKey("nextjoy_uploads.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_key: Mapped[str] = mapped_column(String(128))
+    bucket: Mapped[str] = mapped_column(String(128))
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    etag: Mapped[str] = mapped_column(String(64))  # the piece's own Qiniu etag
+    put_time: Mapped[float] = mapped_column(Float)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import hashlib
 import hmac
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +71,13 @@ class PutPolicy:
     scope_key: str | None  # the part after "bucket:", if any
     prefixal: bool  # isPrefixalScope = 1: scope_key is a key prefix
     insert_only: bool  # insertOnly != 0
+    fsize_limit: int | None = None  # fsizeLimit: most bytes an upload may have (413 beyond)
+    fsize_min: int | None = None  # fsizeMin: fewest bytes (403 below)
+    mime_limit: str | None = None  # mimeLimit: "image/*;video/mp4" allowed, "!a/b;c/d" refused
+    return_body: str | None = None  # returnBody: template of the success answer
+    save_key: str | None = None  # saveKey: template of the key when the upload names none
+    force_save_key: bool = False  # forceSaveKey: saveKey even when the upload names a key
+    end_user: str | None = None  # endUser: $(endUser) in the templates
 
     @classmethod
     def decode(cls, encoded: str) -> PutPolicy:
@@ -93,7 +102,26 @@ class PutPolicy:
             scope_key=key if sep else None,
             prefixal=_flag(raw.get("isPrefixalScope")),
             insert_only=_flag(raw.get("insertOnly")),
+            fsize_limit=_size(raw, "fsizeLimit"),
+            fsize_min=_size(raw, "fsizeMin"),
+            mime_limit=_text(raw, "mimeLimit"),
+            return_body=_text(raw, "returnBody"),
+            save_key=_text(raw, "saveKey"),
+            force_save_key=raw.get("forceSaveKey") is True,
+            end_user=_text(raw, "endUser"),
         )
+
+    def mime_allowed(self, mime: str) -> bool:
+        """mimeLimit: ``;``-separated types, ``*`` for any subtype (``image/*``); a leading
+        ``!`` makes the list the types refused."""
+        if not self.mime_limit:
+            return True
+        text = self.mime_limit.strip()
+        refuse = text.startswith("!")
+        patterns = [p.strip().lower() for p in text.lstrip("!").split(";") if p.strip()]
+        base = mime.split(";")[0].strip().lower()
+        hit = any(fnmatch.fnmatchcase(base, p) for p in patterns)
+        return not hit if refuse else hit
 
     def key_allowed(self, key: str | None) -> bool:
         """Scope rule: ``bucket`` allows any key (or none); ``bucket:key`` exactly that
@@ -108,6 +136,45 @@ class PutPolicy:
     def may_overwrite(self) -> bool:
         """Only an exact-key scope without insertOnly replaces an existing object."""
         return self.scope_key is not None and not self.prefixal and not self.insert_only
+
+
+def _size(raw: dict[str, Any], name: str) -> int | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"put policy {name} must be a non-negative integer")
+    return value
+
+
+def _text(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"put policy {name} must be a string")
+    return value
+
+
+_MAGIC = re.compile(r"\$\(([A-Za-z0-9_:.\-]+)\)")
+
+
+def render(template: str, values: dict[str, Any], *, json_strings: bool) -> str:
+    """A put policy template (``returnBody``, ``saveKey``) with its ``$(name)`` magic
+    variables replaced. ``values`` maps names to str or int; an ``x:`` variable the upload
+    did not set is empty; any other unknown name stays as written. ``json_strings``: string
+    values are escaped for use inside a JSON string (returnBody)."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return "" if name.startswith("x:") else match.group(0)
+        value = values[name]
+        if isinstance(value, str) and json_strings:
+            return json.dumps(value, ensure_ascii=False)[1:-1]
+        return str(value)
+
+    return _MAGIC.sub(one, template)
 
 
 def _flag(value: Any) -> bool:
@@ -149,6 +216,26 @@ class UploadDigest:
         if len(blocks) == 1:
             return b64encode(SMALL_PREFIX + blocks[0])
         return b64encode(LARGE_PREFIX + hashlib.sha1(b"".join(blocks)).digest())
+
+
+    def v1_digest(self) -> bytes:
+        """The 20 bytes an etag is built on: the SHA-1 of a body of at most one block,
+        else the SHA-1 of its blocks' SHA-1s (what :meth:`etag` prefixes and encodes)."""
+        blocks = list(self._blocks)
+        if self._in_block or not blocks:
+            blocks.append(self._block.digest())
+        return blocks[0] if len(blocks) == 1 else hashlib.sha1(b"".join(blocks)).digest()
+
+
+V2_PREFIX = b"\x9e"  # etag of a multipart upload whose parts are not all 4 MiB
+
+
+def multipart_etag(whole: UploadDigest, parts: list[UploadDigest]) -> str:
+    """The etag of a v2 upload: the plain etag when every part but the last is exactly
+    4 MiB; otherwise urlsafe_b64(0x9e ‖ sha1(each part's 20-byte v1 digest, in order))."""
+    if all(p.size == BLOCK_SIZE for p in parts[:-1]):
+        return whole.etag()
+    return b64encode(V2_PREFIX + hashlib.sha1(b"".join(p.v1_digest() for p in parts)).digest())
 
 
 def etag_of(data: bytes) -> str:

@@ -85,9 +85,28 @@ async def _capped(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
+def _repeated(name: str) -> VendorError:
+    return NextJoyError.REQUEST_CHECK_FAILED(
+        reason=f"parameter {name!r} is given more than once; every parameter takes one value "
+        "(list several keys, urls or dirs in one value, separated by ',')"
+    )
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are unique (``json.loads`` would keep the last of two)."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _repeated(name)
+        out[name] = value
+    return out
+
+
 async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str, str]:
-    """The call's parameters from a urlencoded, multipart or JSON body; a name given
-    twice keeps its last value (as PHP's $_POST does)."""
+    """The call's parameters from a urlencoded, multipart or JSON body. Every parameter
+    the document lists is a single ``string`` or ``int`` (a list of keys is one
+    comma-separated string), so none can be a list: a name given twice (what ``requests``
+    sends for a list value) is refused with 18007 before anything is done."""
     content_type = request.headers.get("content-type")
     kind = parse_options_header(content_type or "")[0].decode("latin-1").lower()
     params: dict[str, str] = {}
@@ -96,16 +115,22 @@ async def read_params(request: Request, body: AsyncIterator[bytes]) -> dict[str,
             reader = MultipartReader(_capped(body), content_type)
             async for part in reader.parts():
                 if part.name is not None and not part.is_file:
-                    params[part.name] = await part.text(limit=MAX_PARAMS_BODY)
+                    value = await part.text(limit=MAX_PARAMS_BODY)
+                    if part.name in params:
+                        raise _repeated(part.name)
+                    params[part.name] = value
         elif kind == "application/json":
             raw = await _read_capped(body)
-            document = jsonbody.loads(raw) if raw.strip() else {}
+            document = jsonbody.loads(raw, object_pairs_hook=_unique_object) if raw.strip() else {}
             if not isinstance(document, dict):
                 raise NextJoyError.REQUEST_CHECK_FAILED(reason="a JSON body must be an object")
             params = {str(k): _php_string(v) for k, v in document.items()}
         elif kind in ("application/x-www-form-urlencoded", ""):
             raw = await _read_capped(body)
-            params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+            for name, value in parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False):
+                if name in params:
+                    raise _repeated(name)
+                params[name] = value
         else:
             raise NextJoyError.REQUEST_CHECK_FAILED(
                 reason=f"Content-Type {content_type!r}: parameters come as a form (urlencoded or multipart) or JSON"
@@ -179,9 +204,10 @@ async def batch_refresh_dir(request: Request) -> Response:
 
 def render_qiniu(err: VendorError) -> Response:
     reqid = journal.info().extra.get("qiniu_reqid")
-    return JSONResponse(
-        {"error": err.spec.message}, status_code=err.spec.http_status, headers={"X-Reqid": reqid} if reqid else None
-    )
+    headers = dict(err.extra.get("headers") or {})
+    if reqid:
+        headers["X-Reqid"] = reqid
+    return JSONResponse({"error": err.spec.message}, status_code=err.spec.http_status, headers=headers or None)
 
 
 def _reqid(request: Request) -> dict[str, str]:
@@ -216,7 +242,8 @@ async def form_upload(request: Request) -> Response:
                         raise QiniuError.BAD_REQUEST(reason="more than one file part")
                     if "token" in fields:  # refuse a bad token before taking the bytes
                         grant = service.check_token(fields["token"])
-                    received = await service.receive(part.stream(), part.filename, part.content_type)
+                    limit = grant.policy.fsize_limit if grant is not None else None
+                    received = await service.receive(part.stream(), part.filename, part.content_type, limit=limit)
                 elif part.name is not None:
                     value = await part.text(limit=MAX_FIELD)
                     budget -= len(part.name.encode()) + len(value.encode())
@@ -231,13 +258,20 @@ async def form_upload(request: Request) -> Response:
             grant = service.check_token(fields.get("token"))
         if received is None:
             raise QiniuError.NO_FILE(reason="the form has no file part")
-        key = service.check_upload(grant, fields.get("key"), fields.get("crc32"), received)
-        result = service.store(grant, key, received)
+        key = service.check_upload(grant, fields.get("key"), fields.get("crc32"), received, fields)
+        result = service.answer(grant, service.store(grant, key, received), received, fields)
     except Exception:  # a refusal, or an unexpected error (answered 599 by the router)
         if received is not None:
             service.discard(received)
         await drain_body(body)
         raise
+    return qiniu_answer(result, headers)
+
+
+def qiniu_answer(result: dict[str, Any] | str, headers: dict[str, str]) -> Response:
+    """A success of the upload host: JSON, or a rendered returnBody as it came out."""
+    if isinstance(result, str):
+        return Response(result.encode("utf-8"), media_type="application/json", headers=headers)
     return JSONResponse(result, headers=headers)
 
 
@@ -252,6 +286,28 @@ async def query_regions(request: Request, ak: str | None = None, bucket: str | N
     return JSONResponse(_service(request).query_regions(ak, bucket, base.split("://", 1)[1]), headers=headers)
 
 
-router = APIRouter()
-router.include_router(nextjoy_router)
-router.include_router(qiniu_router)
+@qiniu_router.get(UC_PATH + "/v2/query")
+async def query_regions_v2(request: Request, ak: str | None = None, bucket: str | None = None) -> Response:
+    """The region query of older SDKs (npm qiniu <= 7.4), in its own shape."""
+    headers = _reqid(request)
+    if not ak or not bucket:
+        raise QiniuError.BAD_REQUEST(reason="ak and bucket are required")
+    base = public_base(request)
+    return JSONResponse(_service(request).query_regions_v2(ak, bucket, base.split("://", 1)[1]), headers=headers)
+
+
+# -- wrong HTTP methods ---------------------------------------------------------------------
+
+
+async def wrong_nextjoy_method(request: Request, allowed: str) -> None:
+    """Any other method on a NextJoy path: 18007 (the request failed verification), on HTTP
+    200 like every NextJoy refusal."""
+    raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"method {request.method} not allowed (expects {allowed})")
+
+
+async def wrong_qiniu_method(request: Request, allowed: str) -> None:
+    """Any other method on a Qiniu host path: 405 ``{"error"}`` with X-Reqid and Allow."""
+    _reqid(request)
+    want = allowed.replace("/", ", ")
+    raise QiniuError.METHOD_NOT_ALLOWED(headers={"Allow": want},
+                                        reason=f"method {request.method} not allowed (expects {want})")

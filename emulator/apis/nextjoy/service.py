@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from ...core.blobs import BlobTooLarge, StagedBlob
+from ...core.clock import BEIJING
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth, qiniu
@@ -29,7 +30,7 @@ MAX_STAT_KEYS = 1000  # Qiniu's batch limit
 MAX_DELETE_KEYS = 500  # "文件上限为500条"
 MAX_REFRESH = {"file": 100, "dir": 10}  # "上限100条" / "上限10条"
 MAX_FORM_UPLOAD = 1 << 30  # Qiniu's form upload takes files up to 1 GiB
-QUERY_TTL = 86400  # seconds a client may cache the region answer
+QUERY_TTL = 60  # seconds a client may cache the region answer (short: SDKs cache it on disk by host:port)
 NO_SUCH_FILE = "no such file or directory"
 DEFAULT_MIME = "application/octet-stream"
 _MIME = mimetypes.MimeTypes()  # built-in table only: the same answer on every machine
@@ -41,6 +42,11 @@ class Received:
     digest: qiniu.UploadDigest
     filename: str | None
     content_type: str | None
+    etag_override: str | None = None  # a v2 upload's etag when its parts are not all 4 MiB
+
+    @property
+    def etag(self) -> str:
+        return self.etag_override or self.digest.etag()
 
 
 def guess_mime(content_type: str | None, key: str, filename: str | None) -> str:
@@ -203,28 +209,26 @@ class NextJoyService:
         return auth.verify_upload_token(self.emu.tenants, token, self.emu.clock.now())
 
     async def receive(
-        self, chunks: AsyncIterator[bytes], filename: str | None, content_type: str | None
+        self, chunks: AsyncIterator[bytes], filename: str | None, content_type: str | None,
+        limit: int | None = None,
     ) -> Received:
         """Stream a form upload's file into the store, computing CRC32 and the etag in
-        the same pass."""
+        the same pass; 413 as soon as it passes 1 GiB or ``limit`` (fsizeLimit)."""
         digest = qiniu.UploadDigest()
+        most = MAX_FORM_UPLOAD if limit is None else min(limit, MAX_FORM_UPLOAD)
         try:
-            blob = await self.emu.blobs.stage(chunks, max_size=MAX_FORM_UPLOAD, observe=digest.feed)
+            blob = await self.emu.blobs.stage(chunks, max_size=most, observe=digest.feed)
         except BlobTooLarge:
-            raise QiniuError.TOO_LARGE(reason=f"the file exceeds {MAX_FORM_UPLOAD} bytes") from None
+            why = "the put policy's fsizeLimit" if most != MAX_FORM_UPLOAD else "the form upload's limit"
+            raise QiniuError.TOO_LARGE(reason=f"the file exceeds {most} bytes, {why}") from None
         return Received(blob, digest, filename, content_type)
 
     def discard(self, received: Received) -> None:
         self.emu.blobs.discard(received.blob)
 
-    @staticmethod
-    def check_upload(grant: auth.UploadGrant, key: str | None, crc32: str | None, received: Received) -> str:
-        """The key the object is stored under, after Qiniu's scope and crc32 checks."""
-        if not grant.policy.key_allowed(key):
-            raise QiniuError.KEY_SCOPE(
-                reason=f"key {key!r} against scope {grant.policy.scope!r}"
-                + (" (isPrefixalScope)" if grant.policy.prefixal else "")
-            )
+    def check_upload(self, grant: auth.UploadGrant, key: str | None, crc32: str | None, received: Received,
+                     variables: Mapping[str, str] | None = None) -> str:
+        """The key a form upload is stored under, after Qiniu's crc32 and put policy checks."""
         if crc32 is not None:
             text = crc32.strip()
             if not (text.isascii() and text.isdigit()) or int(text) > 0xFFFFFFFF:
@@ -233,7 +237,62 @@ class NextJoyService:
                 raise QiniuError.CRC32_MISMATCH(
                     reason=f"crc32 field {int(text)} but the file's CRC32 is {received.digest.crc32}"
                 )
-        return key if key is not None else received.digest.etag()
+        return self.check_policy(grant, key, received, variables or {})
+
+    def template_values(self, grant: auth.UploadGrant, key: str | None, received: Received,
+                        variables: Mapping[str, str]) -> dict[str, Any]:
+        """The magic variables of saveKey and returnBody templates."""
+        fname = received.filename or ""
+        ext = "." + fname.rsplit(".", 1)[1] if "." in fname else ""
+        if not ext and key and "." in key.rsplit("/", 1)[-1]:
+            ext = "." + key.rsplit(".", 1)[1]
+        at = self.emu.clock.datetime(BEIJING)
+        values: dict[str, Any] = {
+            "bucket": grant.policy.bucket, "etag": received.etag, "fname": fname, "ext": ext,
+            "fsize": received.blob.size, "mimeType": guess_mime(received.content_type, key or "", received.filename),
+            "endUser": grant.policy.end_user or "", "year": f"{at.year:04d}", "mon": f"{at.month:02d}",
+            "day": f"{at.day:02d}", "hour": f"{at.hour:02d}", "min": f"{at.minute:02d}", "sec": f"{at.second:02d}",
+        }
+        if key is not None:
+            values["key"] = key
+        values.update({k: v for k, v in variables.items() if k.startswith("x:")})
+        return values
+
+    def check_policy(self, grant: auth.UploadGrant, key: str | None, received: Received,
+                     variables: Mapping[str, str]) -> str:
+        """The key the object is stored under (the upload's, else the policy's saveKey, else
+        the etag; forceSaveKey puts saveKey first), after the scope (403), fsizeLimit (413),
+        fsizeMin (403) and mimeLimit (403) checks of the put policy."""
+        policy = grant.policy
+        if policy.save_key and (key is None or policy.force_save_key):
+            key = qiniu.render(policy.save_key, self.template_values(grant, key, received, variables),
+                               json_strings=False)
+        if key is None:
+            key = received.etag
+        if not policy.key_allowed(key):
+            raise QiniuError.KEY_SCOPE(
+                reason=f"key {key!r} against scope {policy.scope!r}" + (" (isPrefixalScope)" if policy.prefixal else "")
+            )
+        size = received.blob.size
+        if policy.fsize_limit is not None and size > policy.fsize_limit:
+            raise QiniuError.TOO_LARGE(reason=f"{size} bytes; the put policy's fsizeLimit is {policy.fsize_limit}")
+        if policy.fsize_min is not None and size < policy.fsize_min:
+            raise QiniuError.TOO_SMALL(reason=f"{size} bytes; the put policy's fsizeMin is {policy.fsize_min}")
+        mime = guess_mime(received.content_type, key, received.filename)
+        if not policy.mime_allowed(mime):
+            raise QiniuError.MIME_LIMIT(
+                reason=f"mimeType {mime!r}; the put policy's mimeLimit is {policy.mime_limit!r}")
+        return key
+
+    def answer(self, grant: auth.UploadGrant, stored: dict[str, str], received: Received,
+               variables: Mapping[str, str]) -> dict[str, Any] | str:
+        """The success answer: ``{"hash", "key"}``, or the policy's returnBody rendered
+        (text, sent as it came out)."""
+        if grant.policy.return_body is None:
+            return stored
+        values = self.template_values(grant, stored["key"], received, variables)
+        values["etag"] = stored["hash"]
+        return qiniu.render(grant.policy.return_body, values, json_strings=True)
 
     def store(self, grant: auth.UploadGrant, key: str, received: Received) -> dict[str, str]:
         """Put the object in the grant's bucket. Without an exact-key scope (or with
@@ -246,7 +305,7 @@ class NextJoyService:
         """The upload host's commit (shared with :meth:`preload`). ``keep_identical``: an
         object with the same etag stays as it is even where overwriting is allowed. Returns
         the answer and what happened (created, replaced, unchanged)."""
-        etag = received.digest.etag()
+        etag = received.etag
         mime = guess_mime(received.content_type, key, received.filename)
         put_time = int(round(self.emu.clock.now() * 10_000_000))
         with self.emu.db.session() as s:
@@ -333,15 +392,23 @@ class NextJoyService:
                 {
                     "region": "z0",
                     "ttl": QUERY_TTL,
-                    "up": {"domains": [f"{host}{UP_PATH}"], "old": []},
+                    "up": {"domains": [f"{host}{UP_PATH}"], "old": [], "acc_domains": []},
                     "uc": {"domains": [f"{host}{UC_PATH}"]},
                     "io": {"domains": []},
                     "rs": {"domains": []},
                     "rsf": {"domains": []},
                     "api": {"domains": []},
+                    "s3": {"domains": [], "region_alias": "cn-east-1"},
                 }
             ]
         }
+
+    def query_regions_v2(self, access_key: str, bucket: str, host: str) -> dict[str, Any]:
+        """The older ``/v2/query`` answer (npm ``qiniu`` <= 7.4 reads ``ttl``,
+        ``up.src.main``/``backup``, ``up.acc.main``/``backup`` and ``io.src.main[0]``)."""
+        self.query_regions(access_key, bucket, host)  # the same 631 refusals
+        up = {"main": [f"{host}{UP_PATH}"], "backup": []}
+        return {"ttl": QUERY_TTL, "up": {"src": up, "acc": up}, "io": {"src": {"main": [host]}}}
 
     # -- evidence for tests --------------------------------------------------------
     def objects(self, bucket: str | None = None) -> list[dict[str, Any]]:
