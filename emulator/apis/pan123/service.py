@@ -9,6 +9,8 @@ stay on the file row, which is what 秒传 looks up (besides single blobs in the
 
 from __future__ import annotations
 
+import logging
+
 import asyncio
 import base64
 import hashlib
@@ -40,6 +42,8 @@ from .models import (
     Pan123UploadPart,
 )
 from .tenant import Tenant
+
+log = logging.getLogger("emulator")
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
@@ -886,10 +890,17 @@ class Pan123Service:
                     break
         finally:
             if count_traffic and sent:
-                with self.emu.db.session() as s:
-                    row = s.get(Pan123File, dl.file_id)
-                    if row is not None:
-                        row.traffic += sent
+                self._count_traffic(dl.file_id, sent)
+
+    def _count_traffic(self, file_id: str, sent: int) -> None:
+        """Bookkeeping after the body: a failure here (a full disk) never cuts the response."""
+        try:
+            with self.emu.db.session() as s:
+                row = s.get(Pan123File, file_id)
+                if row is not None:
+                    row.traffic += sent
+        except Exception as exc:  # noqa: BLE001 - the bytes are sent; the counter is not worth a broken answer
+            log.warning("123pan download counter of file %s not updated: %s", file_id, str(exc).splitlines()[0])
 
     # -- evidence for tests ------------------------------------------------------------------
     def all_files(self, client_id: str | None = None) -> list[dict[str, Any]]:
