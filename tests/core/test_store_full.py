@@ -81,8 +81,26 @@ def test_each_api_answers_its_own_error_for_a_full_store(full, caplog):
     assert r.status_code == 500 and r.json()["code"] == 500, r.text
     c.post("/_emulator/clock", json={"real": True})
 
-    assert emu.journal.query(api="jpush")  # journaled
-    for api in ("jpush", "pan123", "antelope"):
+    # WeChat: the COS form POST answers COS's InternalError (XML, 500)
+    wx = handle.credentials.wechat
+    link = c.post("/tcb/uploadfile", params={"access_token": handle.wechat_token()},
+                  json={"env": wx.envs[0], "path": "a/b.bin"}).json()
+    assert link["errcode"] == 0, link
+    form = {"key": "a/b.bin", "Signature": link["authorization"], "x-cos-security-token": link["token"],
+            "x-cos-meta-fileid": link["cos_file_id"]}
+    cos = urlsplit(link["url"])
+    r = c.post(cos.path + ("?" + cos.query if cos.query else ""), data=form,
+               files={"file": ("b.bin", data, "application/octet-stream")})
+    assert r.status_code == 500 and "<Code>InternalError</Code>" in r.text, r.text
+
+    # NextJoy's Qiniu upload host: 599 server failure
+    got = c.post("/upload_token/get", data=handle.nextjoy_params()).json()
+    assert got["status"] == 200, got
+    r = c.post("/_qiniu/up", data={"token": got["data"]["upload_token"], "key": "k.bin"},
+               files={"file": ("k.bin", data, "application/octet-stream")})
+    assert r.status_code == 599 and r.json() == {"error": "server error"}, r.text
+
+    for api in ("jpush", "pan123", "antelope", "wechat", "nextjoy"):
         assert any("store is full" in reason and "--min-free-space" in reason for reason in _reasons(emu, api)), api
     # nothing of a refused upload is kept
     assert emu.blobs.stats() == {"blobs": 0, "bytes": 0}
