@@ -65,6 +65,12 @@ _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+CONFIG_MAX_SLICE = 1 << 40  # 1 TiB
+CONFIG_MAX_SECONDS = 100 * 365 * 86400  # a century
+CONFIG_MAX_POLLS = 1_000_000
+CONFIG_MAX_QPS = 1_000_000
+
+
 @dataclass
 class Config:
     """Runtime tunables (``/_emulator/pan123/config``); defaults are the documented values."""
@@ -160,27 +166,29 @@ class Pan123Service:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
         new = Config() if body.get("reset") is True else Config(**asdict(base))
 
-        def number(name: str, minimum: float, integer: bool) -> None:
+        def number(name: str, minimum: float, integer: bool, maximum: float) -> None:
             if name not in body:
                 return
             v = body[name]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
                 raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}")
-            if not math.isfinite(v) or v < minimum:
-                raise ValueError(f"{name} must be >= {minimum}")
+            if not math.isfinite(v) or not minimum <= v <= maximum:
+                raise ValueError(f"{name} must be between {minimum} and {maximum:.0f}")
             setattr(new, name, v)
 
-        number("slice_size", 1, True)
-        number("token_lifetime", 1, False)
-        number("presign_expires", 1, True)
-        number("async_polls", 0, True)
-        number("async_seconds", 0, False)
+        # Upper bounds keep every later call working (sizes SQLite and the wire hold, deadlines
+        # the dates of the answers can express; issue 14).
+        number("slice_size", 1, True, CONFIG_MAX_SLICE)
+        number("token_lifetime", 1, False, CONFIG_MAX_SECONDS)
+        number("presign_expires", 1, True, CONFIG_MAX_SECONDS)
+        number("async_polls", 0, True, CONFIG_MAX_POLLS)
+        number("async_seconds", 0, False, CONFIG_MAX_SECONDS)
         if "qps" in body:
             qps = body["qps"]
             if not isinstance(qps, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in qps.values()
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= CONFIG_MAX_QPS for v in qps.values()
             ):
-                raise ValueError("qps must map endpoint paths to integers >= 0 (0 = unlimited)")
+                raise ValueError(f"qps must map endpoint paths to integers from 0 to {CONFIG_MAX_QPS} (0 = unlimited)")
             new.qps = {**new.qps, **{limits.key_of(k): v for k, v in qps.items()}}
         return new
 
