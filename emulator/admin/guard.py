@@ -167,7 +167,7 @@ def install_admin_handlers(app: FastAPI) -> None:
     a full store answers 507 with the reason."""
 
     async def gone(request: Request, exc: Exception) -> Response:
-        log.info("client closed the connection during %s %s", request.method, request.url.path)
+        log.warning("admin call abandoned: the client closed the connection during %s %s", request.method, request.url.path)
         return NoAnswer()
 
     async def full(request: Request, exc: Exception) -> Response:
