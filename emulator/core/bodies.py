@@ -59,10 +59,11 @@ class _Body:
             return await self._receive()
         try:
             if self.timeout > 0:
-                message = await asyncio.wait_for(self._receive(), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no task per message, unlike wait_for
+                    message = await self._receive()
             else:
                 message = await self._receive()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.timed_out = True
             if self._cycle is not None:
                 self._cycle.transport.abort()  # the stalled client's connection goes
