@@ -149,3 +149,15 @@ def test_a_client_gone_during_an_admin_body_read_is_one_log_line(caplog):
     lines = [r for r in caplog.records if "closed the connection" in r.getMessage()]
     assert len(lines) == 1 and "/_emulator/fixtures" in lines[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("doc", [
+    {"pan123": [{"client_id": "x", "client_secret": "y", "uid": 10**30}]},
+    {"nextjoy": [{"appid": 10**30, "child_id": 1, "app_secret": "s", "bucket": "b", "qiniu_access_key": "a",
+                  "qiniu_secret_key": "s"}]},
+])
+def test_fixtures_refuse_integers_no_database_holds(c, doc):
+    before = c.get("/_emulator/credentials").json()
+    r = c.post("/_emulator/fixtures", json=doc)
+    assert r.status_code == 400 and "out of range" in r.json()["error"], r.text
+    assert c.get("/_emulator/credentials").json() == before
