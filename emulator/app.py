@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from . import __version__
 from .admin import router as admin_router
 from .apis import ALL_APIS
+from .admin.guard import AdminGuardMiddleware, install_admin_handlers
+from .core.bodies import BodyMiddleware
 from .core.faults import FaultMiddleware
 from .core.journal import JournalMiddleware
 from .core.preload import preload_at_start
@@ -52,5 +54,8 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
             app.include_router(spec.admin_router, prefix=f"/_emulator/{spec.name}")
     app.include_router(admin_router, prefix="/_emulator")
     app.add_middleware(FaultMiddleware)  # inside the journal, which stays outermost
+    app.add_middleware(BodyMiddleware)  # the body timeout, outside the faults (core/bodies.py)
+    app.add_middleware(AdminGuardMiddleware)  # Host, Origin, Content-Type and token checks on /_emulator
     app.add_middleware(JournalMiddleware)
+    install_admin_handlers(app)
     return app

@@ -54,6 +54,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--preload", metavar="DIR", help="load DIR/<api>/<tenant>/<path> into the APIs at start [EMULATOR_PRELOAD]"
     )
+    serve.add_argument(
+        "--min-free-space", metavar="SIZE",
+        help="refuse new bytes below this free disk space, e.g. 16MiB; 0 = off [EMULATOR_MIN_FREE_SPACE, default 16MiB]",
+    )
+    serve.add_argument(
+        "--admin-token", metavar="TOKEN",
+        help="admin calls (all but /_emulator/health) need Authorization: Bearer TOKEN [EMULATOR_ADMIN_TOKEN]",
+    )
+    serve.add_argument(
+        "--admin-allowed-hosts", metavar="NAMES",
+        help="Host names the admin API answers to besides loopback and the public URL's, comma-separated, "
+        "* = any [EMULATOR_ADMIN_ALLOWED_HOSTS]",
+    )
+    serve.add_argument(
+        "--body-timeout", metavar="SECONDS",
+        help="abandon an upload after this many seconds without a byte; 0 = never [EMULATOR_BODY_TIMEOUT, default 60]",
+    )
     pre = sub.add_parser("preload", help="load a folder tree of objects into a running emulator")
     pre.add_argument("dir", metavar="DIR", help="the tree: DIR/<api>/<tenant>/<path>")
     pre.add_argument("--url", help="the emulator [EMULATOR_URL, default http://127.0.0.1:8080]")

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+DEFAULT_MIN_FREE_SPACE = 16 << 20  # keep in step with core/space.py
+DEFAULT_BODY_TIMEOUT = 60.0
 DEFAULT_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "default.yaml"
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
@@ -40,6 +42,42 @@ class Settings(BaseSettings):
     preload: Path | None = None  # a folder tree <api>/<tenant>/<path> loaded at start
     # An exported snapshot restored at start (--import / EMULATOR_IMPORT; checked when read).
     import_file: Path | None = Field(None, validation_alias="EMULATOR_IMPORT")
+    # Reliability (issue 14): the free-space reserve, the admin API's guards, the body timeout.
+    min_free_space: int = DEFAULT_MIN_FREE_SPACE  # bytes; "16MiB", "512k" and 0 (off) accepted
+    admin_token: str | None = None  # when set: Authorization: Bearer <token> on /_emulator (health open)
+    admin_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # besides loopback
+    body_timeout: float = Field(DEFAULT_BODY_TIMEOUT, ge=0, le=86400)  # seconds without a byte; 0 = none
+
+    @field_validator("min_free_space", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        from .core.space import parse_size
+
+        return parse_size(value)
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not value.isascii() or not value.isprintable() or " " in value:
+            raise ValueError("printable ASCII without spaces")
+        return value
+
+    @field_validator("admin_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, (list, tuple)):
+            hosts = []
+            for item in value:
+                for name in str(item).split(","):
+                    name = name.strip().lower()
+                    if name:
+                        hosts.append(name)
+            return hosts
+        return value
 
     @field_validator("import_file", mode="before")
     @classmethod

@@ -251,6 +251,8 @@ def test_compose_file_structure() -> None:
     # (127.0.0.1:8080) and one in another container (emulator:8080) can follow them.
     assert "EMULATOR_PUBLIC_URL" not in environment
     assert "EMULATOR_PUBLIC_URL" in COMPOSE.read_text(encoding="utf-8")  # documented, commented out
+    # ... and other containers' admin calls (Host: emulator:8080) are answered (issue 14's Host allow-list)
+    assert "emulator" in str(environment.get("EMULATOR_ADMIN_ALLOWED_HOSTS", "")).split(",")
 
     assert service.get("restart") == "unless-stopped"
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..core import jsonbody
 from .. import __version__
+from ..core.clock import EARLIEST, LATEST
 from ..core.ownership import ScopeError, parse_scope, parse_scope_params
 from ..core.runtime import Emulator
 from ..core.tenants import FixtureError
@@ -160,11 +161,15 @@ async def set_clock(request: Request) -> Response:
         freeze = body.get("freeze")
         if freeze is not None and not isinstance(freeze, bool):
             raise ValueError("freeze must be true or false")
-        if set_to is not None and set_to < 0:
-            raise ValueError("set must be a unix time in seconds")
         real = body.get("real", False)
         if not isinstance(real, bool) or (real and len(body) > 1):
             raise ValueError("real must be true, alone (back to real, unfrozen time)")
+        target = (set_to if set_to is not None else clock.now()) + (advance or 0.0)
+        if not EARLIEST <= target < LATEST:
+            raise ValueError(
+                f"the clock must stay between {EARLIEST:.0f} (1970) and {LATEST:.0f} (2100-01-01) unix seconds, "
+                f"the years every vendor's dates and token expiries can express; this would make it {target:.0f}"
+            )
     except json.JSONDecodeError as exc:
         return _bad(f"body is not JSON: {exc.msg}")
     except ValueError as exc:

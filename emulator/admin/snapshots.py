@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core.runtime import Emulator
+from ..core.space import is_disk_full
 from ..core.snapshots import SUFFIX, SnapshotError, check_name
 from .routes import parse_json
 
@@ -31,7 +32,8 @@ def _refused(exc: SnapshotError) -> JSONResponse:
 
 
 def _io_failed(exc: OSError) -> JSONResponse:
-    return _error(f"cannot write the snapshot: {exc.strerror or exc}", 500)
+    # a full disk is 507, as every other full-store refusal of the admin API (core/space.py)
+    return _error(f"cannot write the snapshot: {exc.strerror or exc}", 507 if is_disk_full(exc) else 500)
 
 
 @router.post("/snapshots", status_code=201)

@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from . import jsonbody
 from . import faults, journal
 from .errors import ErrorCode, ErrorTable, VendorError
+from .space import StoreFull, as_store_full, is_disk_full
 from .tenants import TenantModel
 
 if TYPE_CHECKING:
@@ -67,10 +68,13 @@ def vendor_router(
     render: Renderer | None = None,
     internal: ErrorCode | None = None,
     invalid: ErrorCode | None = None,
+    full: ErrorCode | None = None,
 ) -> APIRouter:
     """An APIRouter whose routes tag the journal with ``api`` and turn every failure into
     the vendor's envelope: a :class:`VendorError` as raised, request validation into
-    ``invalid``, anything unexpected into ``internal`` (logged)."""
+    ``invalid``, a full store (core/space.py) into ``full`` (default ``internal``; the
+    journal's reason says the store is full, one log line), anything unexpected into
+    ``internal`` (logged)."""
 
     class VendorRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Any]:
@@ -103,13 +107,25 @@ def vendor_router(
                     # emulator's (nothing logged), and no answer (the journal's status: null).
                     info.reason = "the client closed the connection before the request's end"
                     return NoAnswer()
-                except Exception:
+                except Exception as exc:
                     if render is None or internal is None or faults.connection_gone():
                         raise
+                    if is_disk_full(exc):
+                        return await _store_full(exc, request, info)
                     log.exception("unexpected error in %s %s", request.method, request.url.path)
                     return _render(internal(), info)
 
             return wrapped
+
+    async def _store_full(exc: Exception, request: Request, info: journal.RequestInfo) -> Response:
+        refusal = as_store_full(exc)
+        request.app.state.emulator.space.note_full(refusal.reason, disk=not isinstance(exc, StoreFull))  # one log line
+        from .bodies import drain
+
+        await drain()  # a client still sending gets the answer
+        spec = full or internal
+        assert spec is not None
+        return _render(spec("the emulator's store is full: delete objects to make room", reason=refusal.reason), info)
 
     VendorRoute.api = api  # type: ignore[attr-defined]  # which API a route serves, for introspection
 

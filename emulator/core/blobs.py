@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .clock import Clock
 from .db import Base, Database
+from .space import SpaceGuard
 
 CHUNK_SIZE = 1 << 20
 
@@ -130,10 +131,13 @@ class _Pipeline:
 
 
 class BlobStore:
-    def __init__(self, db: Database, clock: Clock, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, chunk_size: int = CHUNK_SIZE, space: SpaceGuard | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.chunk_size = chunk_size
+        self.space = space  # the free-space reserve each chunk is checked against (StoreFull)
 
     # -- writing -----------------------------------------------------------------
     async def stage(
@@ -193,6 +197,8 @@ class BlobStore:
 
     def _write_chunk(self, blob_id: int, seq: int, piece: bytes) -> None:
         with self.db.session() as s:
+            if self.space is not None:
+                self.space.check(s, len(piece))
             s.execute(insert(BlobChunk).values(blob_id=blob_id, seq=seq, data=piece))
 
     def commit(self, session: Session, staged: StagedBlob) -> int:

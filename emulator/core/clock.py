@@ -7,6 +7,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+# The instants the emulator's clock may show (the admin API refuses others): every vendor's
+# dates must stay expressible, up to the furthest deadline a call can hand out. The tightest
+# is Antelope's access_token, whose expiry is a 32-bit unix time (it ends in February 2106);
+# 2100 leaves years of room for every TTL above it.
+EARLIEST = 0.0  # 1970-01-01T00:00:00Z
+LATEST = 4102444800.0  # 2100-01-01T00:00:00Z, excluded
 
 
 class Clock:

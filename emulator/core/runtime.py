@@ -19,6 +19,7 @@ from .journal import Journal
 from .ownership import Scope, delete_owned, recount_blobs, scope_records
 from .ratelimit import RateLimiter
 from .snapshots import Snapshots
+from .space import SpaceGuard, is_space_error
 from .tenants import Tenants
 
 
@@ -33,7 +34,8 @@ class Emulator:
         self.clock = Clock()
         self.ids = Ids(settings.seed)
         self.db = Database(settings.resolved_database_url)
-        self.blobs = BlobStore(self.db, self.clock)
+        self.space = SpaceGuard(settings.resolved_database_url, settings.min_free_space)
+        self.blobs = BlobStore(self.db, self.clock, space=self.space)
         self.limiter = RateLimiter(self.clock, enabled=settings.rate_limits)
         self.journal = Journal(self.clock, settings.journal_size)
         self.tenants = Tenants(self.db, apis)
@@ -44,7 +46,20 @@ class Emulator:
 
     def start(self) -> None:
         """Create the schema, reclaim leftovers, seed the fixture files. Raises
-        :class:`~emulator.core.tenants.FixtureError` on a bad fixture file."""
+        :class:`~emulator.core.tenants.FixtureError` on a bad fixture file.
+
+        On a disk with no byte left, the free-space ballast (core/space.py) is released and
+        the start tried once more, so the emulator comes up to serve reads and deletes."""
+        try:
+            self._start()
+        except Exception as exc:
+            if not (is_space_error(exc) and self.space.release_ballast()):
+                raise
+            self.db.dispose()
+            self._start()
+        self.space.keep_ballast()
+
+    def _start(self) -> None:
         if self._image is not None:
             self.db.load_image(self._image)
             self.tenants.reload()

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from .apis import ApiSpec
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
     """One line naming the file, line and column (1-based) and what the parser found."""
     problem = getattr(exc, "problem_mark", None)
@@ -102,7 +105,15 @@ class Tenants:
             parsed = self._document_model.model_validate(document)
         except ValidationError as exc:
             raise FixtureError(_format_validation(exc)) from None
-        return {name: getattr(parsed, name) for name in self.specs}
+        out = {name: getattr(parsed, name) for name in self.specs}
+        for name, records in out.items():
+            for i, record in enumerate(records):
+                for field, value in record.model_dump().items():
+                    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+                        # the database and every signature hold 64-bit integers: a larger one
+                        # would be accepted here and break the API's calls later (issue 14)
+                        raise FixtureError(f"{name}[{i}].{field}: a number out of range (a 64-bit integer)")
+        return out
 
     @staticmethod
     def read_file(path: Path) -> Any:

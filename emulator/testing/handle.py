@@ -134,8 +134,9 @@ class EmulatorHandle:
     client: httpx.Client
 
     def __init__(self, client: httpx.Client, url: str, public_url: str | None = None,
-                 tenants: Mapping[str, Any] | None = None) -> None:
+                 tenants: Mapping[str, Any] | None = None, admin_token: str | None = None) -> None:
         self.client = client
+        self.admin_token = admin_token  # sent as Authorization: Bearer on admin calls (--admin-token)
         self.url = url.rstrip("/")
         self.public_url = (public_url or url).rstrip("/")
         self.clock = Clock(self)
@@ -149,7 +150,13 @@ class EmulatorHandle:
         """Whether this handle owns only some tenants of an emulator other workers also use."""
         return self._own is not None
 
+    def admin_headers(self) -> dict[str, str]:
+        """What an admin call carries: the admin token, when the emulator has one."""
+        return {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
+
     def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self.admin_token:
+            kwargs["headers"] = {**self.admin_headers(), **(kwargs.get("headers") or {})}
         r = self.client.request(method, f"{self.url}/_emulator{path}", **kwargs)
         if r.status_code >= 400:
             raise AdminError(f"{method} /_emulator{path} -> {r.status_code}: {r.text}")

@@ -60,7 +60,7 @@ class InProcessEmulator(EmulatorHandle):
         app.state.emulator = self.state
         self.app = app
         client = httpx.Client(transport=SyncASGITransport(app), base_url=BASE_URL)
-        super().__init__(client, BASE_URL)
+        super().__init__(client, BASE_URL, admin_token=settings.admin_token)
         self._closed = False
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:

@@ -4,6 +4,8 @@ shared with other test workers."""
 
 from __future__ import annotations
 
+import os
+
 import secrets
 import threading
 import time
@@ -45,7 +47,7 @@ class LiveEmulator(EmulatorHandle):
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the emulator server did not start")
             time.sleep(0.005)
-        super().__init__(httpx.Client(base_url=url, timeout=30), url, url)
+        super().__init__(httpx.Client(base_url=url, timeout=30), url, url, admin_token=settings.admin_token)
 
     def close(self) -> None:
         self._server.should_exit = True
@@ -67,8 +69,12 @@ class SharedEmulator(EmulatorHandle):
     It adds tenants of its own, one per API, named after ``worker`` and a random tag, so
     that its reset, snapshots, journal and faults touch only them."""
 
-    def __init__(self, url: str, worker: str = "main") -> None:
+    def __init__(self, url: str, worker: str = "main", admin_token: str | None = None) -> None:
+        """``admin_token``: the emulator's ``--admin-token`` (default: ``EMULATOR_ADMIN_TOKEN``)."""
         client = httpx.Client(base_url=url.rstrip("/"), timeout=30)
+        if admin_token is None:
+            admin_token = os.environ.get("EMULATOR_ADMIN_TOKEN") or None
+        auth = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         try:
             health = client.get("/_emulator/health").json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -76,14 +82,17 @@ class SharedEmulator(EmulatorHandle):
             raise RuntimeError(f"no emulator answers at {url}: {exc}") from None
         base = health.get("endpoints", {}).get("base", url)
         tag = f"{worker}-{secrets.token_hex(3)}"
-        doc = client.get("/_emulator/credentials").json()
-        own = _own_tenants(doc, tag)
-        r = client.post("/_emulator/fixtures", json=own)
+        r = client.get("/_emulator/credentials", headers=auth)
+        if r.status_code >= 400:
+            client.close()
+            raise AdminError(f"the emulator at {url} refused the admin call: {r.text}")
+        own = _own_tenants(r.json(), tag)
+        r = client.post("/_emulator/fixtures", json=own, headers=auth)
         if r.status_code >= 400:
             client.close()
             raise AdminError(f"could not add this worker's tenants: {r.text}")
         tenants = {api: TENANT_MODELS[api].model_validate(ts[0]) for api, ts in own.items()}
-        super().__init__(client, url, base, tenants=tenants)
+        super().__init__(client, url, base, tenants=tenants, admin_token=admin_token)
 
     def close(self) -> None:
         try:

@@ -485,9 +485,9 @@ def test_a_failed_write_leaves_no_partial_file_and_the_old_snapshot_intact(tmp_p
         monkeypatch.setattr(snapshots_module.os, "fsync", disk_full)
         for name in ("s", "t"):
             r = client.post("/_emulator/snapshots", json={"name": name})
-            assert r.status_code == 500 and "No space left" in r.json()["error"], r.text
+            assert r.status_code == 507 and "No space left" in r.json()["error"], r.text
         r = client.put("/_emulator/snapshots/u", content=old_bytes)
-        assert r.status_code == 500 and "No space left" in r.json()["error"], r.text
+        assert r.status_code == 507 and "No space left" in r.json()["error"], r.text
         monkeypatch.undo()
         assert sorted(p.name for p in folder.iterdir()) == ["s.snapshot"]
         assert (folder / "s.snapshot").read_bytes() == old_bytes

@@ -13,6 +13,8 @@ import requests
 from emulator.testing import AdminError, InProcessEmulator, LiveEmulator
 from helpers import pan123_file
 
+JSON = {"Content-Type": "application/json"}
+
 
 # -- the in-process fixture ----------------------------------------------------------------
 def test_each_test_gets_a_fresh_emulator_a(emulator):
@@ -239,7 +241,7 @@ def test_a_live_emulator_of_ones_own():
 
 def test_admin_mint_endpoints_refuse_bad_bodies(emulator):
     for path, field in (("/_emulator/pan123/tokens", "client_id"), ("/_emulator/wechat/tokens", "appid")):
-        assert emulator.client.post(path, content=b"{not json").status_code == 400
+        assert emulator.client.post(path, content=b"{not json", headers=JSON).status_code == 400
         assert emulator.client.post(path, json=[1]).status_code == 400
         assert emulator.client.post(path, json={"other": 1}).status_code == 400
         assert emulator.client.post(path, json={field: "nobody"}).status_code == 404

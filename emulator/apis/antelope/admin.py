@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi import Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ...core import jsonbody
 
 from .auth import UINT32_MAX
 from .service import AntelopeService
@@ -35,10 +38,25 @@ class TokenRequest(BaseModel):
         return self
 
 
-@router.post("/tokens")
-async def mint(body: TokenRequest, request: Request) -> JSONResponse:
+def _invalid(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    where = ".".join(str(p) for p in e.get("loc", ())) or "body"
+    return f"{where}: {e.get('msg', 'invalid')}".removeprefix("body: Value error, ")
+
+
+@router.post("/tokens", openapi_extra={"requestBody": {"content": {"application/json": {
+    "schema": TokenRequest.model_json_schema()}}}})
+async def mint(request: Request) -> JSONResponse:
     """An access_token for ``cid`` signed with the app's app_key:
-    ``{"access_token", "app_id", "cid", "control", "expire"}``."""
+    ``{"access_token", "app_id", "cid", "control", "expire"}``. A body that is not such an
+    object (not JSON, NaN, numbers out of range, a lone surrogate) is 400 with the reason."""
+    try:
+        raw = await request.body()
+        body = TokenRequest.model_validate(jsonbody.loads(raw) if raw.strip() else {})
+    except json.JSONDecodeError as exc:
+        return JSONResponse({"error": f"body is not JSON: {exc.msg}"}, status_code=400)
+    except ValidationError as exc:
+        return JSONResponse({"error": _invalid(exc)}, status_code=400)
     try:
         answer = _service(request).mint(body.app_id, body.cid, body.control, body.expire, body.ttl)
     except LookupError as exc:

@@ -9,6 +9,8 @@ stay on the file row, which is what 秒传 looks up (besides single blobs in the
 
 from __future__ import annotations
 
+import logging
+
 import asyncio
 import base64
 import hashlib
@@ -41,6 +43,8 @@ from .models import (
 )
 from .tenant import Tenant
 
+log = logging.getLogger("emulator")
+
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
 
@@ -59,6 +63,12 @@ STORAGE_NODE = "m1"
 FILE_STATUS = 2  # the document's example of an accepted (审核通过) image
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+CONFIG_MAX_SLICE = 1 << 40  # 1 TiB
+CONFIG_MAX_SECONDS = 100 * 365 * 86400  # a century
+CONFIG_MAX_POLLS = 1_000_000
+CONFIG_MAX_QPS = 1_000_000
 
 
 @dataclass
@@ -156,27 +166,29 @@ class Pan123Service:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
         new = Config() if body.get("reset") is True else Config(**asdict(base))
 
-        def number(name: str, minimum: float, integer: bool) -> None:
+        def number(name: str, minimum: float, integer: bool, maximum: float) -> None:
             if name not in body:
                 return
             v = body[name]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
                 raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}")
-            if not math.isfinite(v) or v < minimum:
-                raise ValueError(f"{name} must be >= {minimum}")
+            if not math.isfinite(v) or not minimum <= v <= maximum:
+                raise ValueError(f"{name} must be between {minimum} and {maximum:.0f}")
             setattr(new, name, v)
 
-        number("slice_size", 1, True)
-        number("token_lifetime", 1, False)
-        number("presign_expires", 1, True)
-        number("async_polls", 0, True)
-        number("async_seconds", 0, False)
+        # Upper bounds keep every later call working (sizes SQLite and the wire hold, deadlines
+        # the dates of the answers can express; issue 14).
+        number("slice_size", 1, True, CONFIG_MAX_SLICE)
+        number("token_lifetime", 1, False, CONFIG_MAX_SECONDS)
+        number("presign_expires", 1, True, CONFIG_MAX_SECONDS)
+        number("async_polls", 0, True, CONFIG_MAX_POLLS)
+        number("async_seconds", 0, False, CONFIG_MAX_SECONDS)
         if "qps" in body:
             qps = body["qps"]
             if not isinstance(qps, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in qps.values()
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= CONFIG_MAX_QPS for v in qps.values()
             ):
-                raise ValueError("qps must map endpoint paths to integers >= 0 (0 = unlimited)")
+                raise ValueError(f"qps must map endpoint paths to integers from 0 to {CONFIG_MAX_QPS} (0 = unlimited)")
             new.qps = {**new.qps, **{limits.key_of(k): v for k, v in qps.items()}}
         return new
 
@@ -886,10 +898,17 @@ class Pan123Service:
                     break
         finally:
             if count_traffic and sent:
-                with self.emu.db.session() as s:
-                    row = s.get(Pan123File, dl.file_id)
-                    if row is not None:
-                        row.traffic += sent
+                self._count_traffic(dl.file_id, sent)
+
+    def _count_traffic(self, file_id: str, sent: int) -> None:
+        """Bookkeeping after the body: a failure here (a full disk) never cuts the response."""
+        try:
+            with self.emu.db.session() as s:
+                row = s.get(Pan123File, file_id)
+                if row is not None:
+                    row.traffic += sent
+        except Exception as exc:  # noqa: BLE001 - the bytes are sent; the counter is not worth a broken answer
+            log.warning("123pan download counter of file %s not updated: %s", file_id, str(exc).splitlines()[0])
 
     # -- evidence for tests ------------------------------------------------------------------
     def all_files(self, client_id: str | None = None) -> list[dict[str, Any]]:

@@ -49,7 +49,9 @@ def render_xml(err: VendorError) -> Response:
                     headers=err.extra.get("headers"))
 
 
-router = vendor_router("wechat", render, internal=WeChatError.SYSTEM_ERROR, invalid=WeChatError.INVALID_ARGS)
+router = vendor_router(
+    "wechat", render, internal=WeChatError.SYSTEM_ERROR, invalid=WeChatError.INVALID_ARGS, full=WeChatError.BACKEND_ERROR
+)
 storage_router = vendor_router("wechat", render_xml, internal=CosError.INTERNAL, invalid=CosError.INVALID_ARGUMENT)
 
 
