@@ -134,7 +134,7 @@ def main() -> int:
             pid = server.proc.pid
             with httpx.Client(timeout=httpx.Timeout(600.0, connect=10.0)) as http:
                 api = Api(http, base)
-                cfg = {"async_polls": 0, "async_seconds": 0}
+                cfg = {"async_seconds": 0}
                 if args.slice:
                     cfg["slice_size"] = args.slice
                 http.post(f"{base}/_emulator/pan123/config", json=cfg).raise_for_status()

@@ -267,7 +267,7 @@ class EmulatorHandle:
 
     def pan123_config(self, **changes: Any) -> dict[str, Any]:
         """123pan's runtime tunables (``slice_size``, ``token_lifetime``, ``presign_expires``,
-        ``async_polls``, ``async_seconds``, ``qps``); with arguments, changes them first
+        ``async_seconds``, ``answer_20103``, ``qps``); with arguments, changes them first
         (``reset=True``: back to the documented values). E.g. ``pan123_config(slice_size=1024)``
         makes a 4 KiB upload take four slices. Shared by every tenant of the emulator."""
         if not changes:

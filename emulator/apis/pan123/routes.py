@@ -84,6 +84,7 @@ async def _call(request: Request) -> tuple[Pan123Service, Tenant, Params]:
     tenant = service.authenticate(request.headers.get("authorization"))
     journal.info().tenant = tenant.client_id
     service.hit_limit(tenant.client_id, request.url.path)
+    await service.settle(tenant.client_id)  # uploads whose check ended become files first
     return service, tenant, await _body(request)
 
 

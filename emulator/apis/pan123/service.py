@@ -68,8 +68,8 @@ class Config:
     slice_size: int = 104857600  # the document's sliceSize
     token_lifetime: float = 30 * 86400.0
     presign_expires: int = 3600
-    async_polls: int = 1  # upload_async_result answers completed: false this many times ...
-    async_seconds: float = 1.0  # ... unless this long has passed since upload_complete
+    async_seconds: float = 1.0  # the check of a multi-slice upload ends this long after upload_complete
+    answer_20103: bool = False  # upload v2 upload_complete answers code 20103 (not completed: false) meanwhile
     qps: dict[str, int] = field(default_factory=dict)  # overrides of limits.QPS; 0 = unlimited
 
     def qps_table(self) -> dict[str, int]:
@@ -129,6 +129,7 @@ class Pan123Service:
             return Config()
         if not isinstance(config, dict) or "reset" in config:
             raise ValueError("pan123 config must be a JSON object of its settings")
+        config = {k: v for k, v in config.items() if k != "async_polls"}  # retired setting of older snapshots
         return self.parse_config(config, Config())
 
     def state_changed(self) -> None:
@@ -150,7 +151,8 @@ class Pan123Service:
     @staticmethod
     def parse_config(body: dict[str, Any], base: Config) -> Config:
         """``base`` with the fields of ``body`` applied, every one checked first."""
-        unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_polls", "async_seconds",
+        unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_seconds",
+                               "answer_20103",
                                "qps", "reset"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -169,8 +171,11 @@ class Pan123Service:
         number("slice_size", 1, True)
         number("token_lifetime", 1, False)
         number("presign_expires", 1, True)
-        number("async_polls", 0, True)
         number("async_seconds", 0, False)
+        if "answer_20103" in body:
+            if not isinstance(body["answer_20103"], bool):
+                raise ValueError("answer_20103 must be true or false")
+            new.answer_20103 = body["answer_20103"]
         if "qps" in body:
             qps = body["qps"]
             if not isinstance(qps, dict) or not all(
@@ -632,45 +637,80 @@ class Pan123Service:
             if task.done():
                 self._verifications.pop(upload_id, None)
 
-    async def async_result(self, tenant: Tenant, space: str, preupload_id: str) -> dict[str, Any]:
+    def _due(self, up: Pan123Upload) -> bool:
+        """The asynchronous check of a multi-slice upload ends ``async_seconds`` after
+        ``upload_complete`` on the emulator clock, whether anyone polls or not."""
+        return self.emu.clock.now() - (up.completed_at or 0) >= self.config.async_seconds
+
+    async def settle(self, client_id: str | None = None) -> None:
+        """Finish every upload (of one client, or all) whose check is due: the file comes
+        into being, or the upload fails. Called before any state is read or changed, so a
+        listing after ``async_seconds`` shows the file though nobody polled."""
         with self.emu.db.session() as s:
-            up = self._upload(s, tenant, space, preupload_id)
-            if up.state == "done":
-                return {"completed": True, "fileID": self.wire_id(space, up.file_id)}
-            if up.state == "open":
-                raise Pan123Error.FAILED("请先调用上传完毕接口", reason="upload_complete was not called")
-            if up.state == "failed":
-                raise Pan123Error.FAILED(up.error or "文件MD5校验失败", reason="the asynchronous check failed")
-            up.polls += 1
-            ready = (up.polls > self.config.async_polls
-                     or self.emu.clock.now() - (up.completed_at or 0) >= self.config.async_seconds)
-            upload_id = up.id
+            q = select(Pan123Upload).where(Pan123Upload.state == "verifying")
+            if client_id is not None:
+                q = q.where(Pan123Upload.client_id == client_id)
+            due = [up.id for up in s.execute(q.order_by(Pan123Upload.completed_at)).scalars() if self._due(up)]
+        for upload_id in due:
+            await self._settle_upload(upload_id)
+
+    async def _settle_upload(self, upload_id: str) -> None:
+        """The end of the check: the whole-file MD5 (awaited if still computing) against the
+        etag, then the file (``_finish``), or the upload marked failed with the reason."""
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying":
+                return
             blob_ids = list(s.execute(
                 select(Pan123UploadPart.blob_id).where(Pan123UploadPart.upload_id == up.id)
                 .order_by(Pan123UploadPart.part_no)
             ).scalars())
-        if not ready:
-            return {"completed": False, "fileID": self.wire_id(space, None)}
         md5 = await self._verified_md5(upload_id, blob_ids)
-        failure: str | None = None
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying":
+                return  # settled by a concurrent request, or reset meanwhile
+            tenant = self.emu.tenants.get("pan123", up.client_id)
+            if md5 != up.etag:
+                up.state, up.error, up.verified_md5 = "failed", "文件MD5校验失败,上传的内容与etag不一致", md5
+            elif tenant is None:
+                up.state, up.error, up.verified_md5 = "failed", "用户不存在", md5
+            else:
+                try:  # _finish and _parts_in_order refuse before they change anything
+                    self._finish(s, tenant, up, self._parts_in_order(s, up))
+                except VendorError as exc:
+                    up.state, up.error, up.verified_md5 = "failed", exc.message, md5
+
+    async def async_result(self, tenant: Tenant, space: str, preupload_id: str) -> dict[str, Any]:
+        """Reports the check: ``completed: false`` before ``async_seconds`` have passed
+        since ``upload_complete``, then the file's id (or the failure, code 1)."""
+        with self.emu.db.session() as s:
+            up = self._upload(s, tenant, space, preupload_id)
+            if up.state == "open":
+                raise Pan123Error.FAILED("请先调用上传完毕接口", reason="upload_complete was not called")
+            if up.state == "verifying":
+                up.polls += 1
+            upload_id = up.id
+        if self._is_due(upload_id):
+            await self._settle_upload(upload_id)
+        return self._outcome(tenant, space, upload_id)
+
+    def _is_due(self, upload_id: str) -> bool:
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            return up is not None and up.state == "verifying" and self._due(up)
+
+    def _outcome(self, tenant: Tenant, space: str, upload_id: str) -> dict[str, Any]:
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
             if up is None:
                 raise Pan123Error.FAILED("preuploadID不存在", reason="upload vanished (reset)")
             if up.state == "done":
                 return {"completed": True, "fileID": self.wire_id(space, up.file_id)}
-            if md5 != up.etag:
-                failure = "文件MD5校验失败,上传的内容与etag不一致"
-                up.state, up.error, up.verified_md5 = "failed", failure, md5
-            else:
-                try:  # _finish and _parts_in_order refuse before they change anything
-                    file_id = self._finish(s, tenant, up, self._parts_in_order(s, up)).id
-                except VendorError as exc:
-                    failure = exc.message
-                    up.state, up.error, up.verified_md5 = "failed", failure, md5
-        if failure is not None:
-            raise Pan123Error.FAILED(failure, reason=f"assembled MD5 {md5} vs etag, or finishing failed: {failure}")
-        return {"completed": True, "fileID": self.wire_id(space, file_id)}
+            if up.state == "failed":
+                raise Pan123Error.FAILED(up.error or "文件MD5校验失败",
+                                         reason=f"the asynchronous check failed: {up.error}")
+            return {"completed": False, "fileID": self.wire_id(space, None)}
 
     # -- preloading ---------------------------------------------------------------------------
     async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
