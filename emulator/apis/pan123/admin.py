@@ -47,6 +47,15 @@ async def files(request: Request, client_id: str | None = None) -> list[dict[str
     return service.all_files(client_id)
 
 
+@router.get("/disk")
+async def disk(request: Request, client_id: str | None = None) -> list[dict[str, Any]]:
+    """The cloud disk's folders and files (of one client id if given): id, path, size, MD5,
+    ``trashed`` (in the recycle bin itself) and ``in_trash`` (inside a folder that is)."""
+    service = _service(request)
+    await service.settle(client_id)
+    return service.disk.tree(client_id)
+
+
 @router.get("/files/{file_id}/content")
 async def file_content(file_id: str, request: Request) -> Response:
     service = _service(request)

@@ -267,6 +267,13 @@ async def download_self(uid: str, name: str, request: Request) -> Response:
     return await _download(uid, name, request)
 
 
+# -- the cloud disk's file management and upload v2 (disk_routes.py, upload_v2.py) --------------
+from . import disk_routes  # noqa: E402  (its handlers use _call and ok above)
+
+for _method, _path, _handler in disk_routes.ROUTES:
+    router.add_api_route(_path, _handler, methods=[_method])
+
+
 # -- wrong HTTP methods ------------------------------------------------------------------------
 # A documented path called with another method answers the vendor's envelope (code 1, HTTP 200
 # like every other refusal of the JSON API), or S3 XML on the storage host; never FastAPI's
@@ -322,3 +329,17 @@ for _path, _allowed in _allowed_by_path(list(storage_router.routes)).items():
                                  include_in_schema=False)
 
 router.include_router(storage_router)
+
+
+# -- paths the platform does not have -------------------------------------------------------------
+# Under the open platform's own prefixes (including paths only an SDK invents, such as
+# aio123pan's /upload/v2/file/upload_domain): HTTP 404 with the 123pan envelope (code 404,
+# data null), never FastAPI's {"detail"}. Registered last, so every real route wins.
+async def no_such_path(request: Request) -> Response:
+    _begin(request)
+    await drain_body(request.stream())
+    raise Pan123Error.NO_SUCH_PATH(reason=f"{request.method} {request.url.path} is not a 123pan open-platform path")
+
+
+for _prefix in ("/api/", "/upload/"):
+    router.add_api_route(_prefix + "{rest:path}", no_such_path, methods=list(METHODS), include_in_schema=False)

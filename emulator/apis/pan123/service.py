@@ -34,6 +34,7 @@ from . import auth, limits
 from .errors import Pan123Error, S3Error
 from .models import (
     Pan123File,
+    Pan123FileMeta,
     Pan123FilePart,
     Pan123Token,
     Pan123Upload,
@@ -108,6 +109,9 @@ class Pan123Service:
         self.emu = emulator
         self.config = Config()
         self._verifications: dict[str, asyncio.Task[str]] = {}
+        from .disk import Disk  # the cloud disk's file management (disk.py builds on this module)
+
+        self.disk = Disk(self)
 
     # -- snapshot hooks (core/snapshots.py, core/runtime.py) ----------------------------
     def save_state(self) -> dict[str, Any]:
@@ -275,6 +279,10 @@ class Pan123Service:
             raise Pan123Error.FAILED(f"{what}不存在", reason=f"no folder {parent!r}")
         if not row.is_dir:
             raise Pan123Error.FAILED(f"{what}不是目录", reason=f"{parent!r} is a file")
+        if space == DISK:
+            meta = s.get(Pan123FileMeta, row.id)
+            if meta is not None and meta.trashed_at is not None:
+                raise Pan123Error.FAILED(f"{what}已在回收站", reason=f"folder {parent!r} is in the recycle bin")
         return row.id
 
     @staticmethod
@@ -292,10 +300,13 @@ class Pan123Service:
 
     @staticmethod
     def _named(s: Session, tenant: Tenant, space: str, parent_id: str, name: str) -> Pan123File | None:
+        """The item of that name in a folder; items in the cloud disk's recycle bin free their name."""
+        in_bin = select(Pan123FileMeta.file_id).where(Pan123FileMeta.trashed_at.is_not(None))
         return s.execute(
             select(Pan123File).where(
                 Pan123File.client_id == tenant.client_id, Pan123File.space == space,
                 Pan123File.parent_id == parent_id, Pan123File.name == name, Pan123File.is_root.is_(False),
+                Pan123File.id.not_in(in_bin),
             ).limit(1)
         ).scalar_one_or_none()
 

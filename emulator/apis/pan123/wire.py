@@ -93,6 +93,30 @@ class Params:
             raise Pan123Error.FAILED(f"{name}超出范围", reason=f"{name} {number} does not fit in 64 bits")
         return number
 
+    def boolean(self, name: str, *, default: bool | None = None) -> bool | None:
+        """``true``/``false`` as JSON, or as text in any case (``False`` from requests,
+        ``false`` from httpx), or ``1``/``0``; absent or empty: ``default``."""
+        value = self.raw(name)
+        if value is _MISSING or value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        raise Pan123Error.FAILED(f"{name}必须是布尔值", reason=f"{name} is {value!r}")
+
+    def lenient(self) -> Params:
+        """The same fields with numbers accepted as decimal strings (the cloud disk's clients
+        send ``"parentID": "0"`` in JSON and every multipart field as text)."""
+        return Params(self.data, form=True)
+
+    def merged(self, other: Params) -> Params:
+        """Fields of ``self`` (a query string) over ``other`` (a body): GET parameters may come
+        in a GET body (the pan123 SDK), numbers as strings."""
+        return Params({**other.data, **self.data}, form=True)
+
     def strings(self, name: str, *, allow_single: bool = False) -> list[str]:
         value = self.raw(name)
         if value is _MISSING or value is None:
