@@ -77,14 +77,20 @@ async def _body(request: Request) -> Params:
     return Params.parse(b"".join(chunks), request.headers.get("content-type"))
 
 
-async def _call(request: Request) -> tuple[Pan123Service, Tenant, Params]:
-    """Platform header → access token → the endpoint's QPS → body, in that order."""
+async def _authed(request: Request) -> tuple[Pan123Service, Tenant]:
+    """Platform header → access token → the endpoint's QPS, in that order."""
     service = _begin(request)
     auth.check_platform(request.headers.get("platform"))
     tenant = service.authenticate(request.headers.get("authorization"))
     journal.info().tenant = tenant.client_id
     service.hit_limit(tenant.client_id, request.url.path)
     await service.settle(tenant.client_id)  # uploads whose check ended become files first
+    return service, tenant
+
+
+async def _call(request: Request) -> tuple[Pan123Service, Tenant, Params]:
+    """:func:`_authed`, then the body."""
+    service, tenant = await _authed(request)
     return service, tenant, await _body(request)
 
 
@@ -268,7 +274,7 @@ async def download_self(uid: str, name: str, request: Request) -> Response:
 
 
 # -- the cloud disk's file management and upload v2 (disk_routes.py, upload_v2.py) --------------
-from . import disk_routes  # noqa: E402  (its handlers use _call and ok above)
+from . import disk_routes, upload_v2  # noqa: E402,F401  (their handlers use _call and ok above)
 
 for _method, _path, _handler in disk_routes.ROUTES:
     router.add_api_route(_path, _handler, methods=[_method])

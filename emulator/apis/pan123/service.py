@@ -70,6 +70,7 @@ class Config:
     token_lifetime: float = 30 * 86400.0
     presign_expires: int = 3600
     async_seconds: float = 1.0  # the check of a multi-slice upload ends this long after upload_complete
+    v2_slice_size: int = 16777216  # upload v2 create's sliceSize (the document's example)
     answer_20103: bool = False  # upload v2 upload_complete answers code 20103 (not completed: false) meanwhile
     qps: dict[str, int] = field(default_factory=dict)  # overrides of limits.QPS; 0 = unlimited
 
@@ -112,6 +113,9 @@ class Pan123Service:
         from .disk import Disk  # the cloud disk's file management (disk.py builds on this module)
 
         self.disk = Disk(self)
+        from .upload_v2 import UploadV2
+
+        self.upload_v2 = UploadV2(self)
 
     # -- snapshot hooks (core/snapshots.py, core/runtime.py) ----------------------------
     def save_state(self) -> dict[str, Any]:
@@ -155,7 +159,7 @@ class Pan123Service:
     @staticmethod
     def parse_config(body: dict[str, Any], base: Config) -> Config:
         """``base`` with the fields of ``body`` applied, every one checked first."""
-        unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_seconds",
+        unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_seconds", "v2_slice_size",
                                "answer_20103",
                                "qps", "reset"}
         if unknown:
@@ -173,6 +177,7 @@ class Pan123Service:
             setattr(new, name, v)
 
         number("slice_size", 1, True)
+        number("v2_slice_size", 1, True)
         number("token_lifetime", 1, False)
         number("presign_expires", 1, True)
         number("async_seconds", 0, False)
@@ -620,17 +625,19 @@ class Pan123Service:
 
     # The whole-file MD5 of a multi-slice upload: slices streamed in order through one MD5
     # on a worker thread, the next chunk read while the previous one hashes.
+    # The SHA-1 is computed in the same pass on a second thread (for upload v2's sha1_reuse).
     async def _md5_of(self, blob_ids: list[int]) -> str:
-        h = hashlib.md5()
-        pending: asyncio.Future[None] | None = None
+        h, h1 = hashlib.md5(), hashlib.sha1()
+        pending: list[asyncio.Future[None]] = []
         for blob_id in blob_ids:
             async for piece in self.emu.blobs.read(blob_id):
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(h.update, piece))
-        if pending is not None:
-            await pending
-        return h.hexdigest()
+                for f in pending:
+                    await f
+                pending = [asyncio.ensure_future(asyncio.to_thread(h.update, piece)),
+                           asyncio.ensure_future(asyncio.to_thread(h1.update, piece))]
+        for f in pending:
+            await f
+        return f"{h.hexdigest()}:{h1.hexdigest()}"
 
     def _verify_later(self, upload_id: str, blob_ids: list[int]) -> asyncio.Task[str]:
         task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids))
@@ -676,7 +683,7 @@ class Pan123Service:
                 select(Pan123UploadPart.blob_id).where(Pan123UploadPart.upload_id == up.id)
                 .order_by(Pan123UploadPart.part_no)
             ).scalars())
-        md5 = await self._verified_md5(upload_id, blob_ids)
+        md5, _, sha1 = (await self._verified_md5(upload_id, blob_ids)).partition(":")
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
             if up is None or up.state != "verifying":
@@ -688,7 +695,9 @@ class Pan123Service:
                 up.state, up.error, up.verified_md5 = "failed", "用户不存在", md5
             else:
                 try:  # _finish and _parts_in_order refuse before they change anything
-                    self._finish(s, tenant, up, self._parts_in_order(s, up))
+                    row = self._finish(s, tenant, up, self._parts_in_order(s, up))
+                    if row.space == DISK:
+                        s.add(Pan123FileMeta(file_id=row.id, sha1=sha1))
                 except VendorError as exc:
                     up.state, up.error, up.verified_md5 = "failed", exc.message, md5
 
