@@ -37,7 +37,7 @@ class Server:
 
     def admin(self, method: str, path: str, **kw: Any) -> Any:
         r = self.http.request(method, "/_emulator" + path, **kw)
-        assert r.status_code == 200, r.text
+        assert r.status_code in (200, 201), r.text
         return r.json()
 
     def config(self, **values: Any) -> dict[str, Any]:
