@@ -125,3 +125,18 @@ def md5(data: bytes) -> str:
 
 def sha1(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
+
+
+class ToEmulatorAsync(httpx.AsyncHTTPTransport):
+    """An httpx transport sending the real 123pan hosts to the emulator (URL and Host header,
+    so the links the emulator hands out name the emulator, as DNS pointing there would)."""
+
+    def __init__(self, base: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base = httpx.URL(base)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in (httpx.URL(REAL_API).host, httpx.URL(REAL_UPLOAD).host):
+            request.url = request.url.copy_with(scheme=self.base.scheme, host=self.base.host, port=self.base.port)
+            request.headers["Host"] = self.base.netloc.decode()
+        return await super().handle_async_request(request)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-pan123 = pytest.importorskip("pan123", reason="pan123 is in the test extra: pip install -e '.[test]'")
+import pan123
 
 from pan123.auth import Auth  # noqa: E402
 from pan123.utils.exceptions import ClientKeyError, CloudError  # noqa: E402

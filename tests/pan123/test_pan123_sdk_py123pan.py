@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-py123 = pytest.importorskip("py_123pan_client", reason="py-123pan-client is in the test extra")
+import py_123pan_client as py123
 
 from py_123pan_client.client import PanClient  # noqa: E402
 from py_123pan_client.exceptions import PanAPIError  # noqa: E402

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-x123pan = pytest.importorskip("x123pan", reason="x123pan is in the test extra: pip install -e '.[test]'")
+import x123pan
 
 from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, live_pan, md5, pan_server, redirect, sha1  # noqa: E402,F401
 
