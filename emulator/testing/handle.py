@@ -309,6 +309,13 @@ class EmulatorHandle:
         value = t.bucket if api == "nextjoy" else t.identity()
         return self._admin("GET", path, params={param: value})
 
+    def pan123_disk(self, client_id: str | None = None) -> list[dict[str, Any]]:
+        """The 123pan cloud disk's folders and files (``id``, ``path``, ``size``, ``etag``,
+        ``trashed``, ``in_trash``...), of one client if given, on a shared emulator this worker's."""
+        if client_id is None and not self.shared:
+            return self._admin("GET", "/pan123/disk")
+        return self._admin("GET", "/pan123/disk", params={"client_id": self._tenant("pan123", client_id).client_id})
+
     def object_bytes(self, api: str, ident: str, *, bucket: str | None = None) -> bytes:
         """Stored bytes: 123pan by fileID, Antelope by obj_id, NextJoy by key (in the tenant's
         bucket unless ``bucket``), WeChat by cloud:// file id."""

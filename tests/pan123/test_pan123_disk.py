@@ -221,3 +221,22 @@ def test_evidence_shows_the_disk_tree_with_the_bin(client, pan):
     tree = {e["path"]: e for e in client.get("/_emulator/pan123/disk").json()}
     assert tree["/f"]["trashed"] is True and tree["/f/a.txt"]["id"] == fid
     assert tree["/f/a.txt"]["trashed"] is False and tree["/f/a.txt"]["in_trash"] is True
+
+
+def test_preload_into_the_cloud_disk(client, pan):
+    """``@disk/<folders>/<file>`` preloads the cloud disk (other paths: image hosting)."""
+    pan.config(slice_size=1000)
+    data = bytes(range(256)) * 10
+    r = client.put("/_emulator/preload/pan123/test-pan123-client/@disk/docs/a.bin", content=data)
+    assert r.status_code == 201, r.text
+    desc = r.json()
+    assert isinstance(desc["id"], int) and desc["result"] == "created"
+    tree = {e["path"]: e for e in client.get("/_emulator/pan123/disk").json()}
+    assert tree["/docs"]["is_dir"] and tree["/docs/a.bin"]["id"] == desc["id"]
+    listed = v2(pan, tree["/docs"]["id"])["fileList"]
+    assert [(f["fileId"], f["etag"]) for f in listed] == [(desc["id"], md5(data))]
+    url = pan.ok("/api/v1/file/download_info", method="GET", params={"fileId": desc["id"]})["downloadUrl"]
+    assert client.get(url).content == data
+    again = client.put("/_emulator/preload/pan123/test-pan123-client/@disk/docs/a.bin", content=data).json()
+    assert again["result"] == "unchanged" and again["id"] == desc["id"]
+    assert pan.ok("/api/v1/oss/file/list", {"parentFileId": "", "limit": 100, "type": 1})["fileList"] == []

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 OSS, DISK = "oss", "disk"
 ROOT_NAME = "img_oss"  # the image-hosting root's name, as the document's list example shows
 DISK_ROOT = "0"
+DISK_PRELOAD = "@disk"  # a preload path's first folder naming the cloud disk instead of image hosting
 FORBIDDEN = set('"/:*?|><')
 MAX_NAME = 255  # "文件名要小于255个字符"
 MAX_DELETE = 100
@@ -734,7 +735,8 @@ class Pan123Service:
 
     # -- preloading ---------------------------------------------------------------------------
     async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
-        """``<folder>/.../<file>`` into client ``tenant_id``'s image hosting: folders made as
+        """``<folder>/.../<file>`` into client ``tenant_id``'s image hosting (``@disk/<folder>/.../<file>``:
+        its cloud disk, numeric ids): folders made as
         mkdir makes them, the file as a completed upload leaves it (slices of the current
         ``sliceSize``, etag = MD5, a new id, newest in its folder). A file of that name with
         the same MD5 and size stays; other bytes replace it as the cloud disk's
@@ -744,6 +746,9 @@ class Pan123Service:
         if tenant is None:
             raise PreloadError(f"no pan123 tenant with client_id {tenant_id!r}", file=file)
         *folders, filename = segments("pan123", tenant_id, path)
+        space = OSS
+        if folders and folders[0] == DISK_PRELOAD:  # "@disk/<folder>/.../<file>": the cloud disk
+            space, folders = DISK, folders[1:]
         try:
             for folder in folders:
                 self.check_name(folder, "目录名")
@@ -757,22 +762,24 @@ class Pan123Service:
             self.check_size(size)
             now = self.emu.clock.now()
             with self.emu.db.session() as s:
-                parent_id = self._folder(s, tenant, OSS, "", "父目录")
+                parent_id = self._folder(s, tenant, OSS, "", "父目录") if space == OSS else DISK_ROOT
                 for folder in folders:
-                    existing = self._named(s, tenant, OSS, parent_id, folder)
-                    if existing is None:
+                    existing = self._named(s, tenant, space, parent_id, folder)
+                    if existing is None and space == DISK:
+                        parent_id = self.disk.new_folder(s, tenant, parent_id, folder, now).id
+                    elif existing is None:
                         parent_id = self._new_folder(s, tenant, parent_id, folder, now).id
                     elif not existing.is_dir:
                         raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建",
                                                  reason=f"{folder!r} exists there as a file")
                     else:
                         parent_id = existing.id
-                old = self._named(s, tenant, OSS, parent_id, filename)
+                old = self._named(s, tenant, space, parent_id, filename)
                 if old is not None and not old.is_dir and (old.etag, old.size) == (etag, size):
                     unchanged = old
                 else:
                     parts = [(self.emu.blobs.commit(s, b), b.size) for b in staged]
-                    row = self._commit_file(s, tenant, OSS, parent_id, filename, etag, size, parts, 2, now)
+                    row = self._commit_file(s, tenant, space, parent_id, filename, etag, size, parts, 2, now)
                     file_id = row.id
         except BaseException as exc:
             for b in staged:
@@ -786,7 +793,7 @@ class Pan123Service:
             file_id, result = unchanged.id, "unchanged"
         else:
             result = "replaced" if old is not None else "created"
-        return {"api": "pan123", "tenant": tenant.client_id, "path": path, "id": file_id, "size": size,
+        return {"api": "pan123", "tenant": tenant.client_id, "path": path, "id": self.wire_id(space, file_id), "size": size,
                 "result": result}
 
     async def _stage_slices(self, chunks: AsyncIterator[bytes]) -> tuple[list[StagedBlob], str]:
