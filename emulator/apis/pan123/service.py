@@ -627,21 +627,25 @@ class Pan123Service:
     # The whole-file MD5 of a multi-slice upload: slices streamed in order through one MD5
     # on a worker thread, the next chunk read while the previous one hashes.
     # The SHA-1 is computed in the same pass on a second thread (for upload v2's sha1_reuse).
-    async def _md5_of(self, blob_ids: list[int]) -> str:
+    async def _md5_of(self, blob_ids: list[int], sha1: bool = False) -> str:
+        """``md5:sha1`` (``md5:`` unless ``sha1``: only cloud-disk files need it)."""
         h, h1 = hashlib.md5(), hashlib.sha1()
+        hashes = (h, h1) if sha1 else (h,)
         pending: list[asyncio.Future[None]] = []
         for blob_id in blob_ids:
             async for piece in self.emu.blobs.read(blob_id):
                 for f in pending:
                     await f
-                pending = [asyncio.ensure_future(asyncio.to_thread(h.update, piece)),
-                           asyncio.ensure_future(asyncio.to_thread(h1.update, piece))]
+                pending = [asyncio.ensure_future(asyncio.to_thread(x.update, piece)) for x in hashes]
         for f in pending:
             await f
-        return f"{h.hexdigest()}:{h1.hexdigest()}"
+        return f"{h.hexdigest()}:{h1.hexdigest() if sha1 else ''}"
 
     def _verify_later(self, upload_id: str, blob_ids: list[int]) -> asyncio.Task[str]:
-        task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids))
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            sha1 = up is not None and up.space == DISK  # for the cloud disk's sha1_reuse
+        task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids, sha1))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved at poll time
         self._verifications[upload_id] = task
         return task
@@ -698,7 +702,7 @@ class Pan123Service:
                 try:  # _finish and _parts_in_order refuse before they change anything
                     row = self._finish(s, tenant, up, self._parts_in_order(s, up))
                     if row.space == DISK:
-                        s.add(Pan123FileMeta(file_id=row.id, sha1=sha1))
+                        s.add(Pan123FileMeta(file_id=row.id, sha1=sha1 or None))
                 except VendorError as exc:
                     up.state, up.error, up.verified_md5 = "failed", exc.message, md5
 
