@@ -240,3 +240,13 @@ def test_preload_into_the_cloud_disk(client, pan):
     again = client.put("/_emulator/preload/pan123/test-pan123-client/@disk/docs/a.bin", content=data).json()
     assert again["result"] == "unchanged" and again["id"] == desc["id"]
     assert pan.ok("/api/v1/oss/file/list", {"parentFileId": "", "limit": 100, "type": 1})["fileList"] == []
+
+
+def test_v1_create_with_contain_dir_makes_the_folders(client, pan):
+    data = b"in a folder"
+    body = {"parentFileID": 0, "filename": "/x/y/z.txt", "etag": md5(data), "size": len(data), "containDir": True}
+    pre = pan.ok("/upload/v1/file/create", body)["preuploadID"]
+    pan.put_slices(pre, data, 104857600, space="disk")
+    fid = pan.ok("/upload/v1/file/upload_complete", {"preuploadID": pre})["fileID"]
+    tree = {e["path"]: e for e in client.get("/_emulator/pan123/disk").json()}
+    assert tree["/x/y/z.txt"]["id"] == fid and tree["/x/y"]["is_dir"]

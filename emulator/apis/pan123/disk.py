@@ -154,6 +154,15 @@ class Disk:
                 parent_id = existing.id
         return parent_id
 
+    def contain_dir(self, tenant: Tenant, parent: str, path: str) -> tuple[str, str]:
+        """``containDir`` of the v1 create: (folder id, file name) of a path like
+        ``/a/b/c.txt`` under ``parent``, its folders made where missing."""
+        *folders, name = [p for p in path.split("/") if p] or [""]
+        self.svc.check_name(name)
+        with self.emu.db.session() as s:
+            parent_id = self.live_folder(s, tenant, parent)
+            return self.folder_path(s, tenant, parent_id, folders, self.emu.clock.now()), name
+
     # -- descriptions ----------------------------------------------------------------------
     def item_v2(self, row: Pan123File, tenant: Tenant, trashed: set[str]) -> dict[str, Any]:
         """An item of the v2 list and of ``infos``."""

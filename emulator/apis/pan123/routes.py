@@ -175,8 +175,11 @@ async def oss_list(request: Request) -> Response:
 @router.post("/upload/v1/file/create")
 async def disk_create(request: Request) -> Response:
     service, tenant, p = await _call(request)
-    return ok(service.create(tenant, DISK, p.ident("parentFileID"), p.string("filename"), p.string("etag"),
-                             p.integer("size"), p.integer("duplicate", required=False, default=0) or 0))
+    parent, filename, etag, size = p.ident("parentFileID"), p.string("filename"), p.string("etag"), p.integer("size")
+    duplicate = p.integer("duplicate", required=False, default=0) or 0
+    if p.boolean("containDir", default=False):  # filename is a path; its folders are made
+        parent, filename = service.disk.contain_dir(tenant, parent, filename)
+    return ok(service.create(tenant, DISK, parent, filename, etag, size, duplicate))
 
 
 @router.post("/upload/v1/file/get_upload_url")

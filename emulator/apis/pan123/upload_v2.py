@@ -52,7 +52,7 @@ class UploadV2:
         parent_id = self.svc._folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
         if not contain_dir:
             return parent_id, self.svc.check_name(filename)
-        *folders, name = [p for p in filename.split("/") if p]  or [""]
+        *folders, name = [p for p in filename.split("/") if p] or [""]
         self.svc.check_name(name)
         return self.svc.disk.folder_path(s, tenant, parent_id, folders, self.emu.clock.now()), name
 
@@ -189,9 +189,8 @@ class UploadV2:
             parent = p.ident("parentFileID")
             filename = p.string("filename")
             size = p.integer("size")
-            etag = self._check(p.string("etag"), size, p.integer("duplicate", required=False, default=0) or 0,
-                               MAX_SINGLE)
             duplicate = p.integer("duplicate", required=False, default=0) or 0
+            etag = self._check(p.string("etag"), size, duplicate, MAX_SINGLE)
             contain_dir = bool(p.boolean("containDir", default=False))
             if staged is None:
                 raise Pan123Error.FAILED("file不能为空", reason="no file part")
