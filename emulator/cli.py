@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -39,6 +40,16 @@ def _parser() -> argparse.ArgumentParser:
         help="turn off the vendors' QPS / per-minute limits [EMULATOR_RATE_LIMITS=0]",
     )
     serve.add_argument("--log-level", help="critical|error|warning|info|debug [EMULATOR_LOG_LEVEL, default info]")
+    serve.add_argument(
+        "--log-format", help="text or json lines, all on stderr, secrets masked [EMULATOR_LOG_FORMAT, default text]"
+    )
+    serve.add_argument(
+        "--ephemeral", action="store_const", const=True,
+        help="keep state in memory: every start is empty [EMULATOR_EPHEMERAL=1]",
+    )
+    serve.add_argument(
+        "--journal-size", metavar="N", help="requests the journal keeps [EMULATOR_JOURNAL_SIZE, default 1000]"
+    )
     serve.add_argument("--seed", help="make generated ids deterministic [EMULATOR_SEED]")
     serve.add_argument(
         "--preload", metavar="DIR", help="load DIR/<api>/<tenant>/<path> into the APIs at start [EMULATOR_PRELOAD]"
@@ -63,14 +74,55 @@ def _fail(message: str) -> int:
     return 2
 
 
+# Settings whose flag or variable is not simply --<name> / EMULATOR_<NAME>.
+FLAG_OF = {"rate_limits": "--no-rate-limits", "import_file": "--import"}
+ENV_OF = {"import_file": "EMULATOR_IMPORT"}
+
+
+def flag_of(name: str) -> str:
+    return FLAG_OF.get(name, "--" + name.replace("_", "-"))
+
+
+def env_of(name: str) -> str:
+    return ENV_OF.get(name, f"EMULATOR_{name.upper()}")
+
+
 def _settings_error(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
-        name = ".".join(str(p) for p in e["loc"]) or "settings"
-        flag = "--" + name.replace("_", "-")
         msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"invalid {flag} / EMULATOR_{name.upper()} ({e.get('input')!r}): {msg}")
+        if not e["loc"]:  # a rule across settings: its message names the flags
+            parts.append(msg)
+            continue
+        name = str(e["loc"][0])
+        parts.append(f"invalid {flag_of(name)} / {env_of(name)} ({e.get('input')!r}): {msg}")
     return "; ".join(parts)
+
+
+def _database_error(url: str, exc: BaseException) -> str:
+    """One line naming what is wrong with a --database-url and what to install or check."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as it was given
+        shown = url
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, ModuleNotFoundError):
+        hint = ("pip install 'storage-emulator[postgres]'" if shown.startswith("postgresql")
+                else f"pip install the driver the URL names ({exc.name})")
+        return f"--database-url {shown}: its driver is not installed (no module {exc.name!r}); {hint}"
+    if isinstance(exc, NoSuchModuleError):
+        return (f"--database-url {shown}: unknown database kind ({first}); "
+                "use sqlite:///PATH, sqlite:// (in memory) or postgresql+psycopg://USER:PASSWORD@HOST/DB")
+    if isinstance(exc, ArgumentError):
+        return (f"--database-url {shown}: not a database URL ({first}); "
+                "use sqlite:///PATH, sqlite:// (in memory) or postgresql+psycopg://USER:PASSWORD@HOST/DB")
+    if isinstance(exc, OperationalError):
+        return (f"cannot open the database {shown}: {first}; check that the server runs and is reachable, "
+                "and the user, password and database name")
+    return f"cannot open the database {shown}: {first}"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -91,13 +143,23 @@ def _bind(host: str, port: int) -> socket.socket:
 def banner(app: Any, url: str) -> str:
     emu = app.state.emulator
     s = emu.settings
-    data = "in memory (nothing is kept after exit)" if emu.db.memory else s.resolved_database_url
+    if emu.db.memory:
+        data = ["in memory: every start is empty, nothing is kept after exit"]
+    elif s.resolved_database_url.startswith("sqlite:///"):
+        data = [f"{s.resolved_database_url.removeprefix('sqlite:///')} (kept across restarts;",
+                "               start empty with --ephemeral, or delete that file)"]
+    else:
+        from sqlalchemy.engine import make_url
+
+        data = [f"{make_url(s.resolved_database_url).render_as_string(hide_password=True)} (kept across restarts)"]
     lines = [
         f"{PROG} {__version__} serving on {url}",
-        f"  data:        {data}",
+        f"  data:        {data[0]}",
+        *data[1:],
         f"  links:       {s.public_url or 'built from each request (scheme + Host)'}",
         f"  rate limits: {'on' if s.rate_limits else 'off'}",
         *([f"  preloaded:   {emu.preloaded.line()}"] if getattr(emu, "preloaded", None) else []),
+        f"  dashboard:   {url}/_emulator/",
         f"  admin:       {url}/_emulator/health   journal: {url}/_emulator/requests",
         "  test credentials:",
     ]
@@ -142,9 +204,8 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"preload {settings.preload}: {exc}")
     except SnapshotError as exc:
         return _fail(f"--import {settings.import_file}: {exc}")
-    except (OSError, SQLAlchemyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return _fail(f"cannot open the database {settings.resolved_database_url}: {first}")
+    except (OSError, SQLAlchemyError, ImportError) as exc:
+        return _fail(_database_error(settings.resolved_database_url, exc))
 
     try:
         sock = _bind(settings.host, settings.port)
@@ -155,22 +216,47 @@ def serve(args: argparse.Namespace) -> int:
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
     url = f"http://{shown_host}:{port}"
-    print(banner(app, url), flush=True)
+    from .core.logs import logging_config
+
+    log_config = logging_config(settings.log_format, settings.log_level)
+    text = banner(app, url)
+    if settings.log_format == "json":
+        import logging
+        import logging.config
+
+        logging.config.dictConfig(log_config)
+        logging.getLogger("emulator").info(text.splitlines()[0], extra={"fields": {"banner": text, "url": url}})
+    else:
+        print(text, flush=True)
 
     config = uvicorn.Config(
         app,
         log_level=settings.log_level,
+        log_config=log_config,
+        access_log=False,  # the journal middleware writes masked access lines (core/logs.py)
         timeout_graceful_shutdown=5,
         server_header=False,
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again with
+    # the handler that was there before it started: these make both end in exit status 0.
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM, re-raised by uvicorn after its graceful shutdown."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped
 
 
 def preload(args: argparse.Namespace) -> int:

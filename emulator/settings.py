@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "default.yaml"
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     fixtures: Annotated[list[Path], NoDecode] = Field(default_factory=_default_fixtures)
     rate_limits: bool = True
     log_level: LogLevel = "info"
+    log_format: Literal["text", "json"] = "text"
+    ephemeral: bool = False  # in-memory state: every start is empty
     # Beyond the contract's table: knobs tests and sandboxes want.
     seed: int | None = None  # deterministic ids when set
     journal_size: int = Field(1000, ge=1, le=1_000_000)
@@ -60,7 +62,13 @@ class Settings(BaseSettings):
             return [p for p in value.split(os.pathsep) if p]
         return value
 
-    @field_validator("log_level", mode="before")
+    @model_validator(mode="after")
+    def _ephemeral_has_no_database(self) -> Settings:
+        if self.ephemeral and self.database_url and self.database_url not in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("--ephemeral keeps state in memory: it cannot be combined with --database-url")
+        return self
+
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
@@ -78,6 +86,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
+        if self.ephemeral:
+            return "sqlite://"
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'emulator.db').resolve()}"

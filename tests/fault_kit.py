@@ -39,6 +39,9 @@ class Kit:
 
     # -- admin ---------------------------------------------------------------------------
     def fault(self, **rule: Any) -> dict[str, Any]:
+        """Add a rule; these tests count firings, so a rule without ``times`` fires once here
+        (the admin API's own default, every match until removed, is tested on its own)."""
+        rule.setdefault("times", 1)
         r = self.http.post("/_emulator/faults", json=rule)
         assert r.status_code == 201, r.text
         return r.json()

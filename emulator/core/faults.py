@@ -268,7 +268,8 @@ class Faults:
             raise FaultRuleError(f"path is a glob on the request path and starts with '/', not {path!r}")
         tenant = _string(doc, "tenant")
         skip = _integer(doc, "skip", 0) or 0
-        times = _integer(doc, "times", 1) if "times" in doc else 1
+        # Without `times` a rule stays until it is removed (as WireMock and Toxiproxy rules do).
+        times = _integer(doc, "times", 1)
 
         status = doc.get("status")
         if status is not None and (isinstance(status, bool) or not isinstance(status, int)):

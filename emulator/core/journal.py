@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .clock import Clock
+from .logs import log_access
 
 ADMIN_PREFIX = "/_emulator"
 _SECRET_WORDS = ("secret", "token", "sign", "password", "authorization", "x-app-key", "cookie", "credential")
@@ -184,8 +185,11 @@ class JournalMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(ADMIN_PREFIX):
+            await self._admin(scope, receive, send)
             return
         journal: Journal = scope["app"].state.emulator.journal
         req = RequestInfo()
@@ -222,3 +226,25 @@ class JournalMiddleware:
                 entry["expected"] = req.expected
             entry.update(req.extra)
             journal.record(entry)
+            log_access(entry, scope.get("client"))
+
+    async def _admin(self, scope: dict, receive: Any, send: Any) -> None:
+        """Admin calls are not journaled; they get an access line all the same."""
+        started = time.perf_counter()
+        status: list[int] = []
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            log_access({
+                "method": scope["method"], "path": scope["path"],
+                "query": redact_pairs(parse_qsl(query, keep_blank_values=True)),
+                "status": status[0] if status else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }, scope.get("client"))

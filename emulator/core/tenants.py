@@ -26,6 +26,21 @@ if TYPE_CHECKING:
     from .apis import ApiSpec
 
 
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """One line naming the file, line and column (1-based) and what the parser found."""
+    problem = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context_mark", None)
+    mark = problem or context
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or type(exc).__name__
+    if getattr(exc, "context", None):
+        what += f" ({exc.context}"  # type: ignore[attr-defined]
+        if context is not None and problem is not None and (context.line, context.column) != (problem.line, problem.column):
+            what += f" at line {context.line + 1}, column {context.column + 1}"
+        what += ")"
+    return f"fixtures file {path}{where}: not valid YAML: {what}"
+
+
 class FixtureError(ValueError):
     """A fixture document or file that cannot be loaded; the message is one line."""
 
@@ -97,9 +112,11 @@ class Tenants:
             raise FixtureError(f"cannot read fixtures file {path}: {exc.strerror or exc}") from None
         try:
             return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-        except (yaml.YAMLError, json.JSONDecodeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise FixtureError(f"fixtures file {path} is not valid YAML/JSON: {first}") from None
+        except json.JSONDecodeError as exc:
+            raise FixtureError(f"fixtures file {path}, line {exc.lineno}, column {exc.colno}: "
+                               f"not valid JSON: {exc.msg}") from None
+        except yaml.YAMLError as exc:
+            raise FixtureError(_yaml_error(path, exc)) from None
 
     def load_files(self, paths: Iterable[Path]) -> None:
         docs = []

@@ -53,12 +53,24 @@ def test_null_means_not_given_and_times_null_means_forever(client):
 
 def test_get_shows_live_counters_and_keeps_exhausted_rules(client):
     kit = Kit(client)
-    kit.fault(api="jpush", skip=1, status=503)
+    kit.fault(api="jpush", skip=1, times=1, status=503)
     for _ in range(3):
         client.get("/v3/files", headers={"Authorization": jpush_auth()})
     [rule] = rules(client)
     assert (rule["matched"], rule["fired"], rule["active"]) == (3, 1, False)
     assert client.get(f"/_emulator/faults/{rule['id']}").json() == rule
+
+
+def test_a_rule_without_times_fires_on_every_match_until_removed(client):
+    r = client.post("/_emulator/faults", json={"api": "jpush", "skip": 1, "status": 503})
+    assert r.status_code == 201
+    rule = r.json()
+    codes = [client.get("/v3/files", headers={"Authorization": jpush_auth()}).status_code for _ in range(5)]
+    assert codes == [200, 503, 503, 503, 503]
+    [listed] = rules(client)
+    assert (listed["times"], listed["matched"], listed["fired"], listed["active"]) == (None, 5, 4, True)
+    assert client.delete(f"/_emulator/faults/{rule['id']}").status_code in (200, 204)
+    assert client.get("/v3/files", headers={"Authorization": jpush_auth()}).status_code == 200
 
 
 def test_delete_one_then_404(client):

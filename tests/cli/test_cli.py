@@ -110,6 +110,19 @@ def test_unknown_fixture_key_is_a_one_line_error(tmp_path):
     )
 
 
+def test_a_yaml_error_names_the_file_line_and_column(tmp_path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text('jpush:\n  - app_key: a\n    master_secret: "b\n    dev_key: c\n')
+    assert_one_line_error(
+        run_cli("serve", "--database-url", "sqlite://", "--fixtures", str(bad)),
+        f"{bad}, line 5, column 1: not valid YAML", "quoted scalar at line 3, column 20",
+    )
+    json_bad = tmp_path / "typo.json"
+    json_bad.write_text('{"jpush": [\n  {"app_key": "a",}\n]}')
+    assert_one_line_error(run_cli("serve", "--database-url", "sqlite://", "--fixtures", str(json_bad)),
+                          f"{json_bad}, line 2, column 19: not valid JSON")
+
+
 def test_port_in_use_is_a_one_line_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

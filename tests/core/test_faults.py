@@ -56,7 +56,7 @@ def test_a_stored_rule_has_defaults_and_counters():
     faults = Faults(APIS)
     [rule] = faults.add({"api": "jpush", "status": 503})
     assert rule == {
-        "id": 1, "api": "jpush", "method": None, "path": "*", "tenant": None, "skip": 0, "times": 1,
+        "id": 1, "api": "jpush", "method": None, "path": "*", "tenant": None, "skip": 0, "times": None,
         "action": "status", "status": 503, "matched": 0, "fired": 0, "active": True,
     }
     [again] = faults.add({"method": "put", "path": "/_pan123/*", "latency_ms": 5, "times": None})

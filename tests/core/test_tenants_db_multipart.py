@@ -54,7 +54,7 @@ def test_bad_files_name_the_file(tenants, tmp_path):
         tenants.load_files([missing])
     broken = tmp_path / "broken.yaml"
     broken.write_text("jpush: [\n")
-    with pytest.raises(FixtureError, match="broken.yaml is not valid YAML"):
+    with pytest.raises(FixtureError, match=r"broken.yaml, line 2, column 1: not valid YAML: "):
         tenants.load_files([broken])
     unknown = tmp_path / "unknown.json"
     unknown.write_text('{"jpush": [{"app_key": "a", "master_secret": "b", "extra": 1}]}')

@@ -32,7 +32,7 @@ def pan123_upload(emu, data: bytes) -> str:
 
 
 def test_a_latency_longer_than_the_read_timeout_raises_read_timeout(emulator):
-    rule = emulator.faults.add(api="jpush", latency_ms=2000)
+    rule = emulator.faults.add(api="jpush", latency_ms=2000, times=1)
     started = time.perf_counter()
     with pytest.raises(httpx.ReadTimeout):
         jpush_list(emulator, timeout=0.2)
@@ -206,7 +206,7 @@ def test_a_cut_upload_through_the_fixtures_client(emulator):
     data = bytes(range(256)) * 4096  # 1 MiB, sent in pieces
     _, _, url = pan123_slice_url(emulator, data, "cut.bin")
     pieces = lambda: (data[i:i + 65536] for i in range(0, len(data), 65536))  # noqa: E731
-    emulator.faults.add(api="pan123", method="PUT", cut_after=300_000)
+    emulator.faults.add(api="pan123", method="PUT", cut_after=300_000, times=1)
     with pytest.raises(httpx.RemoteProtocolError):
         emulator.client.put(url, content=pieces(), headers={"content-length": str(len(data))})
     assert emulator._admin("GET", "/store") == {"blobs": 0, "bytes": 0}

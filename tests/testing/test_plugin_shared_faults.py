@@ -80,7 +80,7 @@ def test_a_workers_rule_fires_on_its_own_123pan_download_links(workers):
     _, a, b = workers
     _, url_a = pan123_file(a, b"worker a bytes")
     _, url_b = pan123_file(b, b"worker b bytes")
-    rule = a.faults.add(api="pan123", method="GET", path="/_pan123/*", status=503)
+    rule = a.faults.add(api="pan123", method="GET", path="/_pan123/*", status=503, times=1)
     assert requests.get(url_b, timeout=30).content == b"worker b bytes"  # not b's link
     assert requests.get(url_a, timeout=30).status_code == 503
     assert requests.get(url_a, timeout=30).content == b"worker a bytes"
@@ -136,10 +136,10 @@ def test_pan123_config_helper(emulator):
 def test_drop_and_latency_through_emulator_server_reach_requests(emulator_server, capfd):
     jp = emulator_server.credentials.jpush
     url = emulator_server.url + "/v3/files"
-    emulator_server.faults.add(api="jpush", drop=True)
+    emulator_server.faults.add(api="jpush", drop=True, times=1)
     with pytest.raises(requests.ConnectionError):
         requests.get(url, auth=(jp.app_key, jp.master_secret), timeout=10)
-    emulator_server.faults.add(api="jpush", latency_ms=800)
+    emulator_server.faults.add(api="jpush", latency_ms=800, times=1)
     with pytest.raises(requests.ReadTimeout):
         requests.get(url, auth=(jp.app_key, jp.master_secret), timeout=0.3)
     assert requests.get(url, auth=(jp.app_key, jp.master_secret), timeout=10).status_code == 200

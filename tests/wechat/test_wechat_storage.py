@@ -446,7 +446,8 @@ def test_upload_link_uses_the_public_url(tmp_path):
     assert url.startswith("http://emulator:8080/_cos/")
 
 
-@pytest.mark.parametrize("path", ["/a/b.txt", "a\nb", "x" * 851])
+@pytest.mark.parametrize("path", ["/a/b.txt", "a\nb", "x" * 851, "../../etc/passwd", "相册/../../x.txt",
+                                  "a/./b.txt", "a/..", ".", "dir/../"])
 def test_invalid_cloud_path_is_501007(client, emu, token, path):
     before = state(client, emu)
     r = tcb(client, "uploadfile", {"env": ENV, "path": path}, token)
@@ -472,6 +473,13 @@ def test_fields_may_follow_the_file_as_wechatpy_sends_them(client, token):
     r = client.post(path_of(link["url"]), files=cos_form(link, "late.bin", b"payload", file_first=True))
     assert r.status_code == 204, r.text
     assert stored(client)[0]["size"] == 7
+
+
+@pytest.mark.parametrize("path", ["a.b/..c.txt", "...", ".hidden/x", "x/.."  + "y"])
+def test_dots_inside_a_name_are_plain_characters(client, token, path):
+    link = tcb(client, "uploadfile", {"env": ENV, "path": path}, token).json()
+    assert link["errcode"] == 0, link
+    assert client.post(path_of(link["url"]), files=cos_form(link, path, b"dots")).status_code == 204
 
 
 def test_same_path_overwrites(client, emu, token):

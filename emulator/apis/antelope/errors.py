@@ -10,4 +10,6 @@ class AntelopeError(ErrorTable, api="antelope"):
     FORBIDDEN_APP = (401, 401, "权限验证不通过")  # /v2/events: X-APP-ID / X-APP-Key refused
     NOT_FOUND = (404, 404, "下载文件不存在")
     SIZE_OVER_LIMIT = (406, 406, "参数 size 大于限制 100")
+    # Not in the document's tables: a documented path called with another HTTP method.
+    METHOD_NOT_ALLOWED = (405, 405, "请求方法不支持")
     INTERNAL = (500, 500, "系统内部错误")

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
 from ...core.apis import vendor_router
+from ...core.methods import refuse_other_methods
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
 from ...core.urls import public_base
@@ -36,7 +37,8 @@ bad = AntelopeError.BAD_REQUEST
 
 def render(err: VendorError) -> Response:
     message = err.spec.message if err.detail is None else f"{err.spec.message}: {err.detail}"
-    return JSONResponse({"code": err.spec.code, "message": message}, status_code=err.spec.http_status)
+    return JSONResponse({"code": err.spec.code, "message": message}, status_code=err.spec.http_status,
+                        headers=err.extra.get("headers"))
 
 
 router = vendor_router("antelope", render, internal=AntelopeError.INTERNAL, invalid=AntelopeError.BAD_REQUEST)
@@ -217,3 +219,14 @@ async def listbysort(request: Request) -> Response:
 async def cidsbyappid(request: Request) -> Response:
     grant = _grant(request)
     return JSONResponse(_service(request).cids(grant, request.query_params.get("obj_type")))
+
+
+async def _wrong_method(request: Request, allowed: str) -> None:
+    raise AntelopeError.METHOD_NOT_ALLOWED(
+        f"请求方法{request.method}不支持,应为{allowed}",
+        headers={"Allow": allowed.replace("/", ", ")},
+        reason=f"method {request.method} not allowed (expects {allowed})",
+    )
+
+
+refuse_other_methods(router, _wrong_method)

@@ -149,6 +149,10 @@ class WeChatService:
             problem = f"it is longer than {MAX_KEY_BYTES} bytes"
         elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
             problem = "it contains control characters"
+        elif any(segment in (".", "..") for segment in path.split("/")):
+            # Every HTTP client removes dot segments from a URL's path (RFC 3986 5.2.4), so
+            # the download link of such a path could never reach the object.
+            problem = "it has a '.' or '..' segment"
         if problem:
             raise WeChatError.INVALID_PARAMETERS("cloud path is invalid", reason=f"path {path!r}: {problem}")
 
