@@ -114,6 +114,17 @@ class Kit:
             done = self.pan123_call("/upload/v1/oss/file/upload_async_result", {"preuploadID": pre}, token)
         raise AssertionError("upload never completed")
 
+    def pan123_disk(self, data: bytes, name: str) -> int:
+        """A cloud-disk file (upload v2 single/create, no QPS limit) put in the recycle bin."""
+        token = self.pan123_token()
+        headers = {"Platform": "open_platform", "Authorization": f"Bearer {token}"}
+        form = {"parentFileID": "0", "filename": name, "etag": hashlib.md5(data).hexdigest(), "size": str(len(data))}
+        doc = ok(self.http.post("/upload/v2/file/single/create", headers=headers, data=form,
+                                files={"file": (name, data, "application/octet-stream")}))
+        assert doc["code"] == 0, doc
+        self.pan123_call("/api/v1/file/trash", {"fileIDs": [doc["data"]["fileID"]]}, token)
+        return doc["data"]["fileID"]
+
     def pan123_list(self) -> list[dict[str, Any]]:
         """The vendor listing of the image-hosting root, newest first, every page."""
         token = self.pan123_token()
@@ -193,6 +204,7 @@ class Kit:
             made["jpush"] = self.jpush(f"{tag}-{who}\nalice\n".encode(), f"{tag}.txt")
         if "pan123" in apis:
             made["pan123"] = self.pan123(f"{tag}-{me}-picture".encode() * 10, f"{tag}.jpg")
+            made["pan123_disk"] = self.pan123_disk(f"{tag}-{me}-disk".encode(), f"{tag}.txt")
         if "wechat" in apis:
             made["wechat"] = self.wechat(f"{tag}-{me}-cloud".encode(), f"dir/{tag}.bin")
         if "antelope" in apis:
@@ -219,7 +231,8 @@ class Kit:
             contents = {f["id"]: h.get(f"/_emulator/pan123/files/{f['id']}/content").content
                         for f in files if not f["is_dir"]}
             uploads = [u for u in ok(h.get("/_emulator/pan123/uploads")) if u["client_id"] == cid]
-            out["pan123"] = (files, contents, uploads, self.pan123_list())
+            disk = ok(h.get("/_emulator/pan123/disk", params={"client_id": cid}))
+            out["pan123"] = (files, contents, uploads, self.pan123_list(), disk)
         if "wechat" in apis:
             files = ok(h.get("/_emulator/wechat/files", params={"appid": self.t["wechat"]["appid"]}))
             out["wechat"] = [(f, h.get("/_emulator/wechat/content", params={"file_id": f["file_id"]}).content)

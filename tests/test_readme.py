@@ -94,6 +94,34 @@ def test_pan123_walkthrough_stops_with_a_message_on_a_nonzero_code(tmp_path):
         server.stop()
 
 
+def test_pan123_upload_v2_walkthrough_runs_twice_and_stops_on_an_error(tmp_path):
+    """Issue 12: the upload v2 script, twice against one server (the second run replaces the
+    first run's file; its token waits out the one-a-second limit), then with a wrong secret:
+    it stops with a message naming the call and a non-zero status."""
+    assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
+    [walk] = blocks_after("## 123pan cloud disk: upload v2 with curl")
+    server = start_server(tmp_path)
+    try:
+        script = walk.replace("http://127.0.0.1:8080", server.url)
+        ids = []
+        for _ in range(2):
+            out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0 and "downloaded bytes are identical" in out.stdout, out
+            ids.append(re.search(r"fileID (\d+)", out.stdout).group(1))
+        assert ids[0] != ids[1]
+        import httpx
+
+        disk = httpx.get(server.url + "/_emulator/pan123/disk").json()
+        assert [e["path"] for e in disk] == ["/walkthrough", "/walkthrough/clip.bin"]  # replaced, not doubled
+        assert str(disk[1]["id"]) == ids[1]
+        bad = script.replace("test-pan123-secret", "wrong-secret")
+        out = subprocess.run(["bash", "-c", bad], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "stopped: access_token answered" in out.stderr, out
+        assert "identical" not in out.stdout
+    finally:
+        server.stop()
+
+
 def test_sandbox_walkthrough_one_call_per_api(tmp_path):
     """The README's sandbox: ``storage-emulator serve`` (the installed command) and one call per API."""
     import os

@@ -274,7 +274,7 @@ class EmulatorHandle:
 
     def pan123_config(self, **changes: Any) -> dict[str, Any]:
         """123pan's runtime tunables (``slice_size``, ``token_lifetime``, ``presign_expires``,
-        ``async_polls``, ``async_seconds``, ``qps``); with arguments, changes them first
+        ``async_seconds``, ``answer_20103``, ``qps``); with arguments, changes them first
         (``reset=True``: back to the documented values). E.g. ``pan123_config(slice_size=1024)``
         makes a 4 KiB upload take four slices. Shared by every tenant of the emulator."""
         if not changes:
@@ -315,6 +315,13 @@ class EmulatorHandle:
         t = self._tenant(api, tenant)
         value = t.bucket if api == "nextjoy" else t.identity()
         return self._admin("GET", path, params={param: value})
+
+    def pan123_disk(self, client_id: str | None = None) -> list[dict[str, Any]]:
+        """The 123pan cloud disk's folders and files (``id``, ``path``, ``size``, ``etag``,
+        ``trashed``, ``in_trash``...), of one client if given, on a shared emulator this worker's."""
+        if client_id is None and not self.shared:
+            return self._admin("GET", "/pan123/disk")
+        return self._admin("GET", "/pan123/disk", params={"client_id": self._tenant("pan123", client_id).client_id})
 
     def object_bytes(self, api: str, ident: str, *, bucket: str | None = None) -> bytes:
         """Stored bytes: 123pan by fileID, Antelope by obj_id, NextJoy by key (in the tenant's

@@ -97,7 +97,7 @@ def test_the_clock_at_its_bounds_keeps_every_vendor_call_working():
 
 @pytest.mark.parametrize("field,value", [
     ("slice_size", 100000000000000000000), ("slice_size", 1 << 50), ("token_lifetime", 1e18),
-    ("presign_expires", 10**15), ("async_polls", 10**12), ("async_seconds", 1e15),
+    ("presign_expires", 10**15), ("v2_slice_size", 1 << 50), ("async_seconds", 1e15),
 ])
 def test_pan123_config_refuses_values_that_would_break_its_calls(c, field, value):
     before = c.get("/_emulator/pan123/config").json()

@@ -103,7 +103,7 @@ def test_whole_restore_brings_back_the_clock(world):
 
 def test_whole_restore_brings_back_service_settings_and_clears_limit_windows(mem):
     client, emu, a, _ = mem
-    ok(client.post("/_emulator/pan123/config", json={"slice_size": 4096, "async_polls": 3}))
+    ok(client.post("/_emulator/pan123/config", json={"slice_size": 4096, "async_seconds": 3}))
     save(client, "tuned")
     ok(client.post("/_emulator/pan123/config", json={"reset": True}))
     t = DEFAULT["jpush"]
@@ -112,7 +112,7 @@ def test_whole_restore_brings_back_service_settings_and_clears_limit_windows(mem
     assert client.get("/v3/files", auth=(t["app_key"], t["master_secret"])).status_code == 429
     restore(client, "tuned")
     config = ok(client.get("/_emulator/pan123/config"))
-    assert config["slice_size"] == 4096 and config["async_polls"] == 3
+    assert config["slice_size"] == 4096 and config["async_seconds"] == 3
     assert client.get("/v3/files", auth=(t["app_key"], t["master_secret"])).status_code == 200
 
 
@@ -128,7 +128,7 @@ def test_seeded_ids_continue_from_the_saved_position(tmp_path):
 
 def test_a_multi_slice_upload_continues_across_save_and_restore(world):
     client, emu, a, _ = world
-    ok(client.post("/_emulator/pan123/config", json={"slice_size": 1000, "async_polls": 0, "async_seconds": 0}))
+    ok(client.post("/_emulator/pan123/config", json={"slice_size": 1000, "async_seconds": 0}))
     data = os.urandom(2500)
     token = a.pan123_token()
     pre = a.pan123_create(data, "big.bin", token)["preuploadID"]

@@ -102,6 +102,7 @@ class Pan:
         for _ in range(20):
             if done["completed"]:
                 return done["fileID"]
+            self.tick(1)  # the client waits a second between polls, as the document asks
             done = self.ok(f"{prefix}/upload_async_result", {"preuploadID": pre})
         raise AssertionError("upload never completed")
 

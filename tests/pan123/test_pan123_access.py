@@ -242,7 +242,7 @@ def test_config_defaults_are_the_documented_values(client):
     assert doc["qps"]["upload/v1/file/create"] == 2 and doc["qps"]["api/v1/file/list"] == 4
 
 
-@pytest.mark.parametrize("body", [{"slice_size": 0}, {"slice_size": 1.5}, {"async_polls": -1}, {"bogus": 1},
+@pytest.mark.parametrize("body", [{"slice_size": 0}, {"slice_size": 1.5}, {"async_seconds": -1}, {"bogus": 1},
                                   {"qps": {"a": -1}}, {"qps": [1]}, {"token_lifetime": "1"}])
 def test_bad_config_changes_nothing(client, body):
     before = client.get("/_emulator/pan123/config").json()

@@ -253,3 +253,30 @@ def test_download_of_unknown_file_or_user_is_404(client, pan):
     entry = client.get("/_emulator/requests", params={"status": "404"}).json()[-1]
     assert entry["api"] == "pan123" and entry["reason"]
     assert json.dumps(entry)
+
+
+# -- repeated form keys (issue 11) -------------------------------------------------------------
+def test_repeated_form_keys_of_a_list_field_are_a_list(client, pan):
+    """``requests`` encodes ``data={"fileIDs": [a, b]}`` as ``fileIDs=a&fileIDs=b`` (the pan123
+    SDK does, under a JSON Content-Type): both are deleted, not only the first."""
+    a, b, c = (pan.upload(bytes([n]) * 10, f"{n}.jpg") for n in range(3))
+    r = client.post("/api/v1/oss/file/delete", headers={**pan.headers(), "Content-Type": "application/json"},
+                    content=f"fileIDs={a}&fileIDs={b}")
+    assert r.json()["code"] == 0, r.text
+    left = {f["id"] for f in client.get("/_emulator/pan123/files").json() if not f["is_dir"]}
+    assert left == {c}
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/upload/v1/oss/file/mkdir", "name=x&parentID=&parentID=&type=1"),
+    ("/upload/v1/oss/file/mkdir", "name=x&parentID=&type=1&type=1"),
+    ("/upload/v1/oss/file/create", "parentFileID=&filename=a.jpg&filename=b.jpg&etag={etag}&size=3&type=1"),
+    ("/upload/v1/file/create", "parentFileID=0&filename=a.bin&etag={etag}&size=3&size=3"),
+])
+def test_a_repeated_field_that_cannot_be_a_list_is_refused_whole(client, pan, path, body):
+    before = pan.state()
+    r = client.post(path, headers={**pan.headers(), "Content-Type": "application/x-www-form-urlencoded"},
+                    content=body.format(etag=md5(b"abc")))
+    doc = r.json()
+    assert r.status_code == 200 and doc["code"] == 1 and doc["data"] is None, doc
+    assert pan.state() == before

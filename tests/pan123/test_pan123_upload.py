@@ -294,29 +294,71 @@ def test_async_result_before_complete_is_an_error(client, pan):
     assert pan.err(f"{OSS}/upload_async_result", {"preuploadID": pre})[0] == 1
 
 
-def test_multi_slice_completes_after_the_configured_polls(client, pan):
-    pan.config(async_polls=3)
+def test_multi_slice_completes_after_the_configured_seconds_whatever_the_polls(client, pan):
+    pan.config(async_seconds=2)
     data, pre = slices(pan)
     pan.put_slices(pre, data, 1000)
     done = pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})
     assert done == {"async": True, "completed": False, "fileID": ""}
-    results = [pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre}) for _ in range(4)]
-    assert [r["completed"] for r in results] == [False, False, False, True]
-    assert FILE_ID.match(results[-1]["fileID"])
-    assert pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})["completed"] is True
-
-
-def test_multi_slice_completes_after_the_configured_seconds(client, pan):
-    pan.config(async_polls=100, async_seconds=2)
-    data, pre = slices(pan)
-    pan.put_slices(pre, data, 1000)
-    pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})
+    results = [pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre}) for _ in range(5)]
+    assert [r["completed"] for r in results] == [False] * 5  # polls alone never finish it
     pan.tick(1.9)
     assert pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})["completed"] is False
     files_before = pan.state()[0]
-    assert not [f for f in files_before if f["name"] == "p.jpg"]  # not there until completed
+    assert not [f for f in files_before if f["name"] == "p.jpg"]  # not there until the check ends
     pan.tick(0.1)
-    assert pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})["completed"] is True
+    result = pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})
+    assert result["completed"] is True and FILE_ID.match(result["fileID"])
+    assert pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})["completed"] is True
+
+
+def _listed(pan, name: str) -> list[dict]:
+    page = pan.ok("/api/v1/oss/file/list", {"parentFileId": "", "limit": 100, "type": 1})
+    return [f for f in page["fileList"] if f["filename"] == name]
+
+
+def test_multi_slice_upload_finishes_without_being_polled(client, pan):
+    """Issue 11: the file comes into being async_seconds after upload_complete, on its own;
+    a later poll only reports it (the pan123 SDK never polls)."""
+    data, pre = slices(pan)
+    pan.put_slices(pre, data, 1000)
+    assert pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})["async"] is True
+    assert _listed(pan, "p.jpg") == []
+    pan.tick(1)  # async_seconds (default 1) pass; nobody polls
+    listed = _listed(pan, "p.jpg")
+    assert len(listed) == 1 and listed[0]["size"] == len(data) and listed[0]["etag"] == md5(data)
+    assert client.get(listed[0]["downloadURL"]).content == data
+    assert pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre}) == {"completed": True,
+                                                                          "fileID": listed[0]["fileId"]}
+
+
+def test_cloud_disk_upload_appears_in_the_evidence_without_a_poll(client, pan):
+    pan.config(slice_size=1000, async_seconds=3)
+    data = os.urandom(2500)
+    pre = pan.create(data, "d.bin", space="disk")["preuploadID"]
+    pan.put_slices(pre, data, 1000, space="disk")
+    pan.ok(f"{DISK}/upload_complete", {"preuploadID": pre})
+    pan.tick(2.5)
+    assert pan.ok(f"{DISK}/upload_async_result", {"preuploadID": pre}) == {"completed": False, "fileID": 0}
+    assert not [f for f in client.get("/_emulator/pan123/files").json() if f["name"] == "d.bin"]
+    pan.tick(0.5)
+    files = [f for f in client.get("/_emulator/pan123/files").json() if f["name"] == "d.bin"]
+    assert len(files) == 1 and files[0]["slices"] == [1000, 1000, 500]
+    assert client.get(f"/_emulator/pan123/files/{files[0]['id']}/content").content == data
+    done = pan.ok(f"{DISK}/upload_async_result", {"preuploadID": pre})
+    assert done == {"completed": True, "fileID": int(files[0]["id"])}
+
+
+def test_a_failed_check_without_polls_creates_nothing_and_is_reported(client, pan):
+    data, pre = slices(pan)
+    wrong = bytearray(data)
+    wrong[1500] ^= 0xFF
+    pan.put_slices(pre, bytes(wrong), 1000)
+    pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})
+    pan.tick(1)
+    assert _listed(pan, "p.jpg") == []
+    code, message = pan.err(f"{OSS}/upload_async_result", {"preuploadID": pre})
+    assert code == 1 and "MD5" in message
 
 
 def test_multi_slice_md5_mismatch_is_reported_by_the_async_result(client, pan):
@@ -325,7 +367,8 @@ def test_multi_slice_md5_mismatch_is_reported_by_the_async_result(client, pan):
     wrong[1500] ^= 0xFF
     pan.put_slices(pre, bytes(wrong), 1000)
     assert pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre})["async"] is True
-    pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})
+    assert pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})["completed"] is False
+    pan.tick(1)
     code, message = pan.err(f"{OSS}/upload_async_result", {"preuploadID": pre})
     assert code == 1 and "MD5" in message
     assert not [f for f in pan.state()[0] if f["name"] == "p.jpg"]
@@ -355,6 +398,7 @@ def test_multi_slice_end_to_end(client, pan):
     assert pan.ok(f"{OSS}/upload_complete", {"preuploadID": pre}) == {"async": True, "completed": False,
                                                                      "fileID": ""}
     assert pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})["completed"] is False
+    pan.tick(1)
     done = pan.ok(f"{OSS}/upload_async_result", {"preuploadID": pre})
     file_id = done["fileID"]
     detail = pan.detail(file_id)

@@ -247,3 +247,13 @@ def test_admin_mint_endpoints_refuse_bad_bodies(emulator):
         assert emulator.client.post(path, json={field: "nobody"}).status_code == 404
         assert emulator.client.post(path).status_code == 200
     assert emulator.requests() == []
+
+
+def test_pan123_disk_shows_the_cloud_disk_tree_and_its_bin(emulator):
+    h = emulator.pan123_headers()
+    made = emulator.client.post("/upload/v1/file/mkdir", headers=h, json={"name": "docs", "parentID": 0}).json()
+    folder = made["data"]["dirID"]
+    emulator.client.post("/api/v1/file/trash", headers=h, json={"fileIDs": [folder]})
+    [entry] = emulator.pan123_disk()
+    assert entry["path"] == "/docs" and entry["id"] == folder and entry["trashed"] is True
+    assert emulator.pan123_disk("test-pan123-client") == [entry]

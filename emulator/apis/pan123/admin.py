@@ -27,7 +27,7 @@ async def get_config(request: Request) -> dict[str, Any]:
 
 @router.post("/config")
 async def set_config(request: Request) -> Response:
-    """Partial update, e.g. ``{"slice_size": 65536, "async_polls": 0, "qps": {"api/v1/access_token": 5}}``;
+    """Partial update, e.g. ``{"slice_size": 65536, "async_seconds": 0, "qps": {"api/v1/access_token": 5}}``;
     ``{"reset": true}`` restores the documented defaults first. A bad field changes nothing."""
     try:
         raw = await request.body()
@@ -42,12 +42,24 @@ async def set_config(request: Request) -> Response:
 @router.get("/files")
 async def files(request: Request, client_id: str | None = None) -> list[dict[str, Any]]:
     """Every file and folder (of one client id if given), with its slice sizes."""
-    return _service(request).all_files(client_id)
+    service = _service(request)
+    await service.settle(client_id)
+    return service.all_files(client_id)
+
+
+@router.get("/disk")
+async def disk(request: Request, client_id: str | None = None) -> list[dict[str, Any]]:
+    """The cloud disk's folders and files (of one client id if given): id, path, size, MD5,
+    ``trashed`` (in the recycle bin itself) and ``in_trash`` (inside a folder that is)."""
+    service = _service(request)
+    await service.settle(client_id)
+    return service.disk.tree(client_id)
 
 
 @router.get("/files/{file_id}/content")
 async def file_content(file_id: str, request: Request) -> Response:
     service = _service(request)
+    await service.settle()
     try:
         dl = service.download_of(file_id)
     except KeyError:
@@ -59,7 +71,9 @@ async def file_content(file_id: str, request: Request) -> Response:
 @router.get("/uploads")
 async def uploads(request: Request) -> list[dict[str, Any]]:
     """Every upload session with its state and received slices."""
-    return _service(request).all_uploads()
+    service = _service(request)
+    await service.settle()
+    return service.all_uploads()
 
 
 @router.post("/tokens")

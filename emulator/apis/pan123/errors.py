@@ -16,6 +16,8 @@ class Pan123Error(ErrorTable, api="pan123"):
     FAILED = (1, 200, "参数错误")  # any refused request: the message names the rule
     NOT_FOUND = (5066, 200, "文件不存在")
     INTERNAL = (500, 200, "服务器内部错误")
+    VERIFYING = (20103, 200, "文件正在校验中,请间隔1秒后再试")  # upload v2 upload_complete, when asked for
+    NO_SUCH_PATH = (404, 404, "Not Found")  # a path the platform does not have
 
 
 class S3Error(ErrorTable, api="pan123"):

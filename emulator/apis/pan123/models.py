@@ -108,3 +108,21 @@ class Pan123UploadPart(Base):
     size: Mapped[int] = mapped_column(Integer)
     md5: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Pan123FileMeta(Base):
+    """Cloud-disk state beside a file row (a table of its own, so data dirs made before the
+    cloud disk keep working): in the recycle bin since ``trashed_at``, and the whole-file
+    SHA-1 (``sha1_reuse``) where it was computed."""
+
+    __tablename__ = "pan123_file_meta"
+    __tenant_api__ = "pan123"  # whose rows: its file's (core/ownership.py)
+
+    @classmethod
+    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
+        files = select(Pan123File.id).where(Pan123File.client_id.in_(sorted({t.client_id for t in tenants})))
+        return cls.file_id.in_(files)
+
+    file_id: Mapped[str] = mapped_column(ForeignKey("pan123_files.id", ondelete="CASCADE"), primary_key=True)
+    trashed_at: Mapped[float | None] = mapped_column(Float)
+    sha1: Mapped[str | None] = mapped_column(String(40))

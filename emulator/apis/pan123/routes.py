@@ -77,13 +77,20 @@ async def _body(request: Request) -> Params:
     return Params.parse(b"".join(chunks), request.headers.get("content-type"))
 
 
-async def _call(request: Request) -> tuple[Pan123Service, Tenant, Params]:
-    """Platform header → access token → the endpoint's QPS → body, in that order."""
+async def _authed(request: Request) -> tuple[Pan123Service, Tenant]:
+    """Platform header → access token → the endpoint's QPS, in that order."""
     service = _begin(request)
     auth.check_platform(request.headers.get("platform"))
     tenant = service.authenticate(request.headers.get("authorization"))
     journal.info().tenant = tenant.client_id
     service.hit_limit(tenant.client_id, request.url.path)
+    await service.settle(tenant.client_id)  # uploads whose check ended become files first
+    return service, tenant
+
+
+async def _call(request: Request) -> tuple[Pan123Service, Tenant, Params]:
+    """:func:`_authed`, then the body."""
+    service, tenant = await _authed(request)
     return service, tenant, await _body(request)
 
 
@@ -168,8 +175,11 @@ async def oss_list(request: Request) -> Response:
 @router.post("/upload/v1/file/create")
 async def disk_create(request: Request) -> Response:
     service, tenant, p = await _call(request)
-    return ok(service.create(tenant, DISK, p.ident("parentFileID"), p.string("filename"), p.string("etag"),
-                             p.integer("size"), p.integer("duplicate", required=False, default=0) or 0))
+    parent, filename, etag, size = p.ident("parentFileID"), p.string("filename"), p.string("etag"), p.integer("size")
+    duplicate = p.integer("duplicate", required=False, default=0) or 0
+    if p.boolean("containDir", default=False):  # filename is a path; its folders are made
+        parent, filename = service.disk.contain_dir(tenant, parent, filename)
+    return ok(service.create(tenant, DISK, parent, filename, etag, size, duplicate))
 
 
 @router.post("/upload/v1/file/get_upload_url")
@@ -266,6 +276,13 @@ async def download_self(uid: str, name: str, request: Request) -> Response:
     return await _download(uid, name, request)
 
 
+# -- the cloud disk's file management and upload v2 (disk_routes.py, upload_v2.py) --------------
+from . import disk_routes, upload_v2  # noqa: E402,F401  (their handlers use _call and ok above)
+
+for _method, _path, _handler in disk_routes.ROUTES:
+    router.add_api_route(_path, _handler, methods=[_method])
+
+
 # -- wrong HTTP methods ------------------------------------------------------------------------
 # A documented path called with another method answers the vendor's envelope (code 1, HTTP 200
 # like every other refusal of the JSON API), or S3 XML on the storage host; never FastAPI's
@@ -321,3 +338,17 @@ for _path, _allowed in _allowed_by_path(list(storage_router.routes)).items():
                                  include_in_schema=False)
 
 router.include_router(storage_router)
+
+
+# -- paths the platform does not have -------------------------------------------------------------
+# Under the open platform's own prefixes (including paths only an SDK invents, such as
+# aio123pan's /upload/v2/file/upload_domain): HTTP 404 with the 123pan envelope (code 404,
+# data null), never FastAPI's {"detail"}. Registered last, so every real route wins.
+async def no_such_path(request: Request) -> Response:
+    _begin(request)
+    await drain_body(request.stream())
+    raise Pan123Error.NO_SUCH_PATH(reason=f"{request.method} {request.url.path} is not a 123pan open-platform path")
+
+
+for _prefix in ("/api/", "/upload/"):
+    router.add_api_route(_prefix + "{rest:path}", no_such_path, methods=list(METHODS), include_in_schema=False)

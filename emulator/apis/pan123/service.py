@@ -36,6 +36,7 @@ from . import auth, limits
 from .errors import Pan123Error, S3Error
 from .models import (
     Pan123File,
+    Pan123FileMeta,
     Pan123FilePart,
     Pan123Token,
     Pan123Upload,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 OSS, DISK = "oss", "disk"
 ROOT_NAME = "img_oss"  # the image-hosting root's name, as the document's list example shows
 DISK_ROOT = "0"
+DISK_PRELOAD = "@disk"  # a preload path's first folder naming the cloud disk instead of image hosting
 FORBIDDEN = set('"/:*?|><')
 MAX_NAME = 255  # "文件名要小于255个字符"
 MAX_DELETE = 100
@@ -67,7 +69,6 @@ _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 CONFIG_MAX_SLICE = 1 << 40  # 1 TiB
 CONFIG_MAX_SECONDS = 100 * 365 * 86400  # a century
-CONFIG_MAX_POLLS = 1_000_000
 CONFIG_MAX_QPS = 1_000_000
 
 
@@ -78,8 +79,9 @@ class Config:
     slice_size: int = 104857600  # the document's sliceSize
     token_lifetime: float = 30 * 86400.0
     presign_expires: int = 3600
-    async_polls: int = 1  # upload_async_result answers completed: false this many times ...
-    async_seconds: float = 1.0  # ... unless this long has passed since upload_complete
+    async_seconds: float = 1.0  # the check of a multi-slice upload ends this long after upload_complete
+    v2_slice_size: int = 16777216  # upload v2 create's sliceSize (the document's example)
+    answer_20103: bool = False  # upload v2 upload_complete answers code 20103 (not completed: false) meanwhile
     qps: dict[str, int] = field(default_factory=dict)  # overrides of limits.QPS; 0 = unlimited
 
     def qps_table(self) -> dict[str, int]:
@@ -118,6 +120,12 @@ class Pan123Service:
         self.emu = emulator
         self.config = Config()
         self._verifications: dict[str, asyncio.Task[str]] = {}
+        from .disk import Disk  # the cloud disk's file management (disk.py builds on this module)
+
+        self.disk = Disk(self)
+        from .upload_v2 import UploadV2
+
+        self.upload_v2 = UploadV2(self)
 
     # -- snapshot hooks (core/snapshots.py, core/runtime.py) ----------------------------
     def save_state(self) -> dict[str, Any]:
@@ -139,6 +147,7 @@ class Pan123Service:
             return Config()
         if not isinstance(config, dict) or "reset" in config:
             raise ValueError("pan123 config must be a JSON object of its settings")
+        config = {k: v for k, v in config.items() if k != "async_polls"}  # retired setting of older snapshots
         return self.parse_config(config, Config())
 
     def state_changed(self) -> None:
@@ -160,7 +169,8 @@ class Pan123Service:
     @staticmethod
     def parse_config(body: dict[str, Any], base: Config) -> Config:
         """``base`` with the fields of ``body`` applied, every one checked first."""
-        unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_polls", "async_seconds",
+        unknown = set(body) - {"slice_size", "token_lifetime", "presign_expires", "async_seconds", "v2_slice_size",
+                               "answer_20103",
                                "qps", "reset"}
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -179,10 +189,14 @@ class Pan123Service:
         # Upper bounds keep every later call working (sizes SQLite and the wire hold, deadlines
         # the dates of the answers can express; issue 14).
         number("slice_size", 1, True, CONFIG_MAX_SLICE)
+        number("v2_slice_size", 1, True, CONFIG_MAX_SLICE)
         number("token_lifetime", 1, False, CONFIG_MAX_SECONDS)
         number("presign_expires", 1, True, CONFIG_MAX_SECONDS)
-        number("async_polls", 0, True, CONFIG_MAX_POLLS)
         number("async_seconds", 0, False, CONFIG_MAX_SECONDS)
+        if "answer_20103" in body:
+            if not isinstance(body["answer_20103"], bool):
+                raise ValueError("answer_20103 must be true or false")
+            new.answer_20103 = body["answer_20103"]
         if "qps" in body:
             qps = body["qps"]
             if not isinstance(qps, dict) or not all(
@@ -282,6 +296,10 @@ class Pan123Service:
             raise Pan123Error.FAILED(f"{what}不存在", reason=f"no folder {parent!r}")
         if not row.is_dir:
             raise Pan123Error.FAILED(f"{what}不是目录", reason=f"{parent!r} is a file")
+        if space == DISK:
+            meta = s.get(Pan123FileMeta, row.id)
+            if meta is not None and meta.trashed_at is not None:
+                raise Pan123Error.FAILED(f"{what}已在回收站", reason=f"folder {parent!r} is in the recycle bin")
         return row.id
 
     @staticmethod
@@ -299,10 +317,13 @@ class Pan123Service:
 
     @staticmethod
     def _named(s: Session, tenant: Tenant, space: str, parent_id: str, name: str) -> Pan123File | None:
+        """The item of that name in a folder; items in the cloud disk's recycle bin free their name."""
+        in_bin = select(Pan123FileMeta.file_id).where(Pan123FileMeta.trashed_at.is_not(None))
         return s.execute(
             select(Pan123File).where(
                 Pan123File.client_id == tenant.client_id, Pan123File.space == space,
                 Pan123File.parent_id == parent_id, Pan123File.name == name, Pan123File.is_root.is_(False),
+                Pan123File.id.not_in(in_bin),
             ).limit(1)
         ).scalar_one_or_none()
 
@@ -616,20 +637,26 @@ class Pan123Service:
 
     # The whole-file MD5 of a multi-slice upload: slices streamed in order through one MD5
     # on a worker thread, the next chunk read while the previous one hashes.
-    async def _md5_of(self, blob_ids: list[int]) -> str:
-        h = hashlib.md5()
-        pending: asyncio.Future[None] | None = None
+    # The SHA-1 is computed in the same pass on a second thread (for upload v2's sha1_reuse).
+    async def _md5_of(self, blob_ids: list[int], sha1: bool = False) -> str:
+        """``md5:sha1`` (``md5:`` unless ``sha1``: only cloud-disk files need it)."""
+        h, h1 = hashlib.md5(), hashlib.sha1()
+        hashes = (h, h1) if sha1 else (h,)
+        pending: list[asyncio.Future[None]] = []
         for blob_id in blob_ids:
             async for piece in self.emu.blobs.read(blob_id):
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(h.update, piece))
-        if pending is not None:
-            await pending
-        return h.hexdigest()
+                for f in pending:
+                    await f
+                pending = [asyncio.ensure_future(asyncio.to_thread(x.update, piece)) for x in hashes]
+        for f in pending:
+            await f
+        return f"{h.hexdigest()}:{h1.hexdigest() if sha1 else ''}"
 
     def _verify_later(self, upload_id: str, blob_ids: list[int]) -> asyncio.Task[str]:
-        task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids))
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            sha1 = up is not None and up.space == DISK  # for the cloud disk's sha1_reuse
+        task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids, sha1))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved at poll time
         self._verifications[upload_id] = task
         return task
@@ -644,49 +671,87 @@ class Pan123Service:
             if task.done():
                 self._verifications.pop(upload_id, None)
 
-    async def async_result(self, tenant: Tenant, space: str, preupload_id: str) -> dict[str, Any]:
+    def _due(self, up: Pan123Upload) -> bool:
+        """The asynchronous check of a multi-slice upload ends ``async_seconds`` after
+        ``upload_complete`` on the emulator clock, whether anyone polls or not."""
+        return self.emu.clock.now() - (up.completed_at or 0) >= self.config.async_seconds
+
+    async def settle(self, client_id: str | None = None) -> None:
+        """Finish every upload (of one client, or all) whose check is due: the file comes
+        into being, or the upload fails. Called before any state is read or changed, so a
+        listing after ``async_seconds`` shows the file though nobody polled."""
         with self.emu.db.session() as s:
-            up = self._upload(s, tenant, space, preupload_id)
-            if up.state == "done":
-                return {"completed": True, "fileID": self.wire_id(space, up.file_id)}
-            if up.state == "open":
-                raise Pan123Error.FAILED("请先调用上传完毕接口", reason="upload_complete was not called")
-            if up.state == "failed":
-                raise Pan123Error.FAILED(up.error or "文件MD5校验失败", reason="the asynchronous check failed")
-            up.polls += 1
-            ready = (up.polls > self.config.async_polls
-                     or self.emu.clock.now() - (up.completed_at or 0) >= self.config.async_seconds)
-            upload_id = up.id
+            q = select(Pan123Upload).where(Pan123Upload.state == "verifying")
+            if client_id is not None:
+                q = q.where(Pan123Upload.client_id == client_id)
+            due = [up.id for up in s.execute(q.order_by(Pan123Upload.completed_at)).scalars() if self._due(up)]
+        for upload_id in due:
+            await self._settle_upload(upload_id)
+
+    async def _settle_upload(self, upload_id: str) -> None:
+        """The end of the check: the whole-file MD5 (awaited if still computing) against the
+        etag, then the file (``_finish``), or the upload marked failed with the reason."""
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying":
+                return
             blob_ids = list(s.execute(
                 select(Pan123UploadPart.blob_id).where(Pan123UploadPart.upload_id == up.id)
                 .order_by(Pan123UploadPart.part_no)
             ).scalars())
-        if not ready:
-            return {"completed": False, "fileID": self.wire_id(space, None)}
-        md5 = await self._verified_md5(upload_id, blob_ids)
-        failure: str | None = None
+        md5, _, sha1 = (await self._verified_md5(upload_id, blob_ids)).partition(":")
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying":
+                return  # settled by a concurrent request, or reset meanwhile
+            tenant = self.emu.tenants.get("pan123", up.client_id)
+            if md5 != up.etag:
+                up.state, up.error, up.verified_md5 = "failed", "文件MD5校验失败,上传的内容与etag不一致", md5
+            elif tenant is None:
+                up.state, up.error, up.verified_md5 = "failed", "用户不存在", md5
+            else:
+                try:  # _finish and _parts_in_order refuse before they change anything
+                    row = self._finish(s, tenant, up, self._parts_in_order(s, up))
+                    if row.space == DISK:
+                        s.add(Pan123FileMeta(file_id=row.id, sha1=sha1 or None))
+                except VendorError as exc:
+                    up.state, up.error, up.verified_md5 = "failed", exc.message, md5
+
+    async def async_result(self, tenant: Tenant, space: str, preupload_id: str) -> dict[str, Any]:
+        """Reports the check: ``completed: false`` before ``async_seconds`` have passed
+        since ``upload_complete``, then the file's id (or the failure, code 1)."""
+        with self.emu.db.session() as s:
+            up = self._upload(s, tenant, space, preupload_id)
+            if up.state == "open":
+                raise Pan123Error.FAILED("请先调用上传完毕接口", reason="upload_complete was not called")
+            if up.state == "verifying":
+                up.polls += 1
+            upload_id = up.id
+        if self._is_due(upload_id):
+            await self._settle_upload(upload_id)
+        return self._outcome(tenant, space, upload_id)
+
+    def _is_due(self, upload_id: str) -> bool:
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            return up is not None and up.state == "verifying" and self._due(up)
+
+    def _outcome(self, tenant: Tenant, space: str, upload_id: str) -> dict[str, Any]:
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
             if up is None:
                 raise Pan123Error.FAILED("preuploadID不存在", reason="upload vanished (reset)")
             if up.state == "done":
                 return {"completed": True, "fileID": self.wire_id(space, up.file_id)}
-            if md5 != up.etag:
-                failure = "文件MD5校验失败,上传的内容与etag不一致"
-                up.state, up.error, up.verified_md5 = "failed", failure, md5
-            else:
-                try:  # _finish and _parts_in_order refuse before they change anything
-                    file_id = self._finish(s, tenant, up, self._parts_in_order(s, up)).id
-                except VendorError as exc:
-                    failure = exc.message
-                    up.state, up.error, up.verified_md5 = "failed", failure, md5
-        if failure is not None:
-            raise Pan123Error.FAILED(failure, reason=f"assembled MD5 {md5} vs etag, or finishing failed: {failure}")
-        return {"completed": True, "fileID": self.wire_id(space, file_id)}
+            if up.state == "failed":
+                raise Pan123Error.FAILED(up.error or "文件MD5校验失败",
+                                         reason=f"the asynchronous check failed: {up.error}")
+            return {"completed": False, "fileID": self.wire_id(space, None)}
 
     # -- preloading ---------------------------------------------------------------------------
     async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
-        """``<folder>/.../<file>`` into client ``tenant_id``'s image hosting: folders made as
+        """``<folder>/.../<file>`` into client ``tenant_id``'s image hosting (``@disk/<folder>/.../<file>``:
+        its cloud disk, numeric ids): folders made as
         mkdir makes them, the file as a completed upload leaves it (slices of the current
         ``sliceSize``, etag = MD5, a new id, newest in its folder). A file of that name with
         the same MD5 and size stays; other bytes replace it as the cloud disk's
@@ -696,6 +761,9 @@ class Pan123Service:
         if tenant is None:
             raise PreloadError(f"no pan123 tenant with client_id {tenant_id!r}", file=file)
         *folders, filename = segments("pan123", tenant_id, path)
+        space = OSS
+        if folders and folders[0] == DISK_PRELOAD:  # "@disk/<folder>/.../<file>": the cloud disk
+            space, folders = DISK, folders[1:]
         try:
             for folder in folders:
                 self.check_name(folder, "目录名")
@@ -709,22 +777,24 @@ class Pan123Service:
             self.check_size(size)
             now = self.emu.clock.now()
             with self.emu.db.session() as s:
-                parent_id = self._folder(s, tenant, OSS, "", "父目录")
+                parent_id = self._folder(s, tenant, OSS, "", "父目录") if space == OSS else DISK_ROOT
                 for folder in folders:
-                    existing = self._named(s, tenant, OSS, parent_id, folder)
-                    if existing is None:
+                    existing = self._named(s, tenant, space, parent_id, folder)
+                    if existing is None and space == DISK:
+                        parent_id = self.disk.new_folder(s, tenant, parent_id, folder, now).id
+                    elif existing is None:
                         parent_id = self._new_folder(s, tenant, parent_id, folder, now).id
                     elif not existing.is_dir:
                         raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建",
                                                  reason=f"{folder!r} exists there as a file")
                     else:
                         parent_id = existing.id
-                old = self._named(s, tenant, OSS, parent_id, filename)
+                old = self._named(s, tenant, space, parent_id, filename)
                 if old is not None and not old.is_dir and (old.etag, old.size) == (etag, size):
                     unchanged = old
                 else:
                     parts = [(self.emu.blobs.commit(s, b), b.size) for b in staged]
-                    row = self._commit_file(s, tenant, OSS, parent_id, filename, etag, size, parts, 2, now)
+                    row = self._commit_file(s, tenant, space, parent_id, filename, etag, size, parts, 2, now)
                     file_id = row.id
         except BaseException as exc:
             for b in staged:
@@ -738,7 +808,7 @@ class Pan123Service:
             file_id, result = unchanged.id, "unchanged"
         else:
             result = "replaced" if old is not None else "created"
-        return {"api": "pan123", "tenant": tenant.client_id, "path": path, "id": file_id, "size": size,
+        return {"api": "pan123", "tenant": tenant.client_id, "path": path, "id": self.wire_id(space, file_id), "size": size,
                 "result": result}
 
     async def _stage_slices(self, chunks: AsyncIterator[bytes]) -> tuple[list[StagedBlob], str]:

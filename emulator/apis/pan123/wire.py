@@ -47,7 +47,8 @@ class Params:
 
     @classmethod
     def of_query(cls, pairs: list[tuple[str, str]]) -> Params:
-        return cls(dict(pairs), form=True)
+        """A query string read like a form body: a repeated key is a list."""
+        return cls(_collect(pairs), form=True)
 
     # -- fields --------------------------------------------------------------------
     def raw(self, name: str) -> Any:
@@ -92,6 +93,30 @@ class Params:
             raise Pan123Error.FAILED(f"{name}超出范围", reason=f"{name} {number} does not fit in 64 bits")
         return number
 
+    def boolean(self, name: str, *, default: bool | None = None) -> bool | None:
+        """``true``/``false`` as JSON, or as text in any case (``False`` from requests,
+        ``false`` from httpx), or ``1``/``0``; absent or empty: ``default``."""
+        value = self.raw(name)
+        if value is _MISSING or value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        raise Pan123Error.FAILED(f"{name}必须是布尔值", reason=f"{name} is {value!r}")
+
+    def lenient(self) -> Params:
+        """The same fields with numbers accepted as decimal strings (the cloud disk's clients
+        send ``"parentID": "0"`` in JSON and every multipart field as text)."""
+        return Params(self.data, form=True)
+
+    def merged(self, other: Params) -> Params:
+        """Fields of ``self`` (a query string) over ``other`` (a body): GET parameters may come
+        in a GET body (the pan123 SDK), numbers as strings."""
+        return Params({**other.data, **self.data}, form=True)
+
     def strings(self, name: str, *, allow_single: bool = False) -> list[str]:
         value = self.raw(name)
         if value is _MISSING or value is None:
@@ -111,16 +136,27 @@ class Params:
 
 
 def _form(text: str) -> dict[str, Any]:
-    """``a=1&b[0]=x&b[1]=y`` / ``b[]=x`` -> ``{"a": "1", "b": ["x", "y"]}`` (PHP's array syntax)."""
+    return _collect(parse_qsl(text, keep_blank_values=True))
+
+
+def _collect(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``a=1&b[0]=x&b[1]=y`` / ``b[]=x`` (PHP's array syntax) and ``b=x&b=y`` (a list as
+    ``requests`` and ``httpx`` encode it) -> ``{"a": "1", "b": ["x", "y"]}``. A key given
+    once stays a string; a repeated key is a list in wire order, so a field that cannot be a
+    list is refused as a whole (code 1), never read as one of its values."""
     out: dict[str, Any] = {}
     indexed: dict[str, list[tuple[int, int, str]]] = {}
-    for n, (key, value) in enumerate(parse_qsl(text, keep_blank_values=True)):
+    for n, (key, value) in enumerate(pairs):
         m = _INDEXED.match(key)
         if m:
             idx = int(m.group(2)) if m.group(2) else n
             indexed.setdefault(m.group(1), []).append((idx, n, value))
         elif key not in out:
             out[key] = value
+        elif isinstance(out[key], list):
+            out[key].append(value)
+        else:
+            out[key] = [out[key], value]
     for key, items in indexed.items():
         out.setdefault(key, [v for _, _, v in sorted(items)])
     return out
