@@ -12,6 +12,7 @@ Every item has the same fields whatever the API: ``id``, ``kind`` (``file``, ``f
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -84,12 +85,17 @@ def _nextjoy(emu: Emulator, tenant: str | None, view: str) -> list[dict[str, Any
 def _antelope(emu: Emulator, tenant: str | None, view: str) -> list[dict[str, Any]]:
     service = emu.service("antelope")
     if view == "events":
-        return [{
-            "id": f"{e['app_id']}/{e['channel_id']}/{e['offset']}", "kind": "event", "tenant": e["app_id"],
-            "group": f"channel {e['channel_id']}", "name": f"offset {e['offset']}",
-            "size": len(e["event"]) if isinstance(e["event"], (str, bytes)) else None, "md5": None, "hash": None,
-            "created": None, "expires": None, "download": None, "details": None, "meta": e,
-        } for e in service.all_events(tenant)]
+        items = []
+        for e in service.all_events(tenant):
+            text = json.dumps(e["event"], ensure_ascii=False, separators=(",", ":"))
+            items.append({
+                "id": f"{e['app_id']}/{e['channel_id']}/{e['offset']}", "kind": "event", "tenant": e["app_id"],
+                "group": f"channel {e['channel_id']}",
+                "name": f"offset {e['offset']}: {text if len(text) <= 120 else text[:119] + '…'}",
+                "size": len(text.encode()), "md5": None, "hash": None, "created": None, "expires": None,
+                "download": None, "details": None, "meta": e,
+            })
+        return items
     items = []
     for r in service.all_objects(tenant):
         blob = emu.blobs.info(service.blob_of(r["obj_id"]))

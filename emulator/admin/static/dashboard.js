@@ -50,7 +50,13 @@ async function admin(method, path, body, { raw = false, retried = false } = {}) 
   return data;
 }
 
+let tokenAsked = null; // one prompt however many calls were refused at once
 function askToken() {
+  if (!tokenAsked) tokenAsked = promptToken().finally(() => { tokenAsked = null; });
+  return tokenAsked;
+}
+
+function promptToken() {
   const dialog = $("token-dialog");
   $("token-input").value = "";
   return new Promise((resolve) => {
