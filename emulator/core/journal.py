@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import hashlib
 import itertools
 import re
 import threading
@@ -109,13 +108,15 @@ def mask_body_text(text: str, content_type: str) -> str:
 
 
 class BodyTap:
-    """Watches one body go by: counts it, keeps the first 4 KiB of a textual one, hashes an
-    upload (MD5) as it streams. Nothing is decoded or masked until an entry is read."""
+    """Watches one body go by: counts it and keeps the first 4 KiB of a textual one (an
+    upload is only counted; its MD5 is the content store's, computed as it streams, see
+    ``RequestInfo.stored``). Nothing is decoded or masked until an entry is read."""
 
-    __slots__ = ("content_type", "size", "_head", "_md5", "_rendered")
+    __slots__ = ("content_type", "size", "stored", "_head", "_text", "_rendered")
 
     def __init__(self, content_type: str = "") -> None:
         self.size = 0
+        self.stored: list[dict[str, Any]] = []
         self._head = bytearray()
         self._rendered: dict[str, Any] | None = None
         self.typed(content_type)
@@ -123,30 +124,29 @@ class BodyTap:
     def typed(self, content_type: str) -> None:
         """Set the body's type (before its first byte: a response's comes with its start)."""
         self.content_type = content_type
-        self._md5 = None if is_textual(content_type) else hashlib.md5()
+        self._text = is_textual(content_type)
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
         self.size += len(chunk)
-        if self._md5 is not None:
-            self._md5.update(chunk)
-        elif len(self._head) < BODY_HEAD:
+        if self._text and len(self._head) < BODY_HEAD:
             self._head += chunk[: BODY_HEAD - len(self._head)]
 
     def render(self) -> dict[str, Any] | None:
-        """``None`` for no body; ``{size, content_type, md5}`` for an upload;
-        ``{size, content_type, text, truncated}`` for a textual body (secrets masked)."""
+        """``None`` for no body; ``{size, content_type}`` for an upload, with ``stored``
+        (``[{size, md5}]``, what the content store kept of it); ``{size, content_type,
+        text, truncated}`` for a textual body, secrets masked."""
         if self.size == 0:
             return None
         if self._rendered is None:
             out: dict[str, Any] = {"size": self.size, "content_type": self.content_type or None}
-            if self._md5 is not None:
-                out["md5"] = self._md5.hexdigest()
-            else:
+            if self._text:
                 text = bytes(self._head).decode("utf-8", errors="replace")
                 out["text"] = mask_body_text(text, self.content_type)
                 out["truncated"] = self.size > len(self._head)
+            if self.stored:
+                out["stored"] = list(self.stored)
             self._rendered = out
         return self._rendered
 
@@ -168,6 +168,9 @@ class RequestInfo:
     reason: str | None = None
     expected: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the content store kept of the request's body ({size, md5} per object, the MD5
+    # computed as the bytes streamed): the journal's record of an upload, at no extra cost.
+    stored: list[dict[str, Any]] = field(default_factory=list)
     # Called with the tenant each time a route names it: the fault middleware's hook, which
     # checks the tenant-bound fault rules at that moment (and may raise their action).
     on_tenant: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
@@ -344,6 +347,7 @@ class JournalMiddleware:
             if req.expected is not None:
                 entry["expected"] = req.expected
             entry.update(req.extra)
+            request_body.stored = list(req.stored)
             journal.record(entry, (request_body, response_body))
             log_access(entry, scope.get("client"))
 

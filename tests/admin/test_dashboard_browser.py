@@ -8,6 +8,7 @@ missing browser is a failure: .ci/run installs Debian's ``chromium``."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -85,8 +86,6 @@ def test_each_api_upload_is_found_on_the_page_and_its_bytes_downloaded(dash, liv
         rows.first.get_by_role("button", name=re.compile(r"^Metadata of ")).click()
         meta = page.locator("#object-meta")
         meta.wait_for()
-        import hashlib
-
         assert hashlib.md5(sent).hexdigest() in meta.inner_text()
     # Antelope's channel events are a second view of the same API.
     sec.get_by_label("API").select_option("antelope")
@@ -185,6 +184,14 @@ def test_a_new_request_appears_without_a_reload_and_opens_in_detail(dash, live):
     assert "authorization: Basic " + DEFAULT["jpush"]["app_key"] + ":***" in text
     assert DEFAULT["jpush"]["master_secret"] not in text
     assert '"total_count": 0' in text  # the response body, as the client got it
+    # An upload: its size and the MD5 of what the store kept, computed as it streamed.
+    Kit(live.client).jpush(b"alice\nbob\n", "ids.txt")
+    upload = page.locator("#journal-table tbody tr", has_text="POST /v3/files/alias")
+    upload.wait_for(timeout=10000)
+    upload.get_by_role("button", name=re.compile(r"^Open request ")).click()
+    page.wait_for_function("() => document.getElementById('h-request-detail').textContent.includes('/v3/files/alias')")
+    digest = hashlib.md5(b"alice\nbob\n").hexdigest()
+    assert f"stored: 10 bytes, MD5 {digest}" in detail.inner_text()
     # Refused only: a bad signature shows with its reason; the good call does not.
     sec.get_by_label("Refused only").check()
     live.client.get("/v3/files", headers={"Authorization": "Basic bm9wZTpub3Bl"})
@@ -195,8 +202,9 @@ def test_a_new_request_appears_without_a_reload_and_opens_in_detail(dash, live):
     sec.get_by_label("Path (glob)").fill("/v3/*")
     sec.get_by_label("Status").fill("2xx")
     sec.get_by_role("button", name="Filter").click()
-    page.wait_for_function("() => document.querySelectorAll('#journal-table tbody tr').length === 1")
-    assert "200" in page.locator("#journal-table tbody tr").first.inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#journal-table tbody tr').length === 2")
+    statuses = page.locator("#journal-table tbody tr td:nth-child(4)").all_inner_texts()
+    assert statuses == ["200", "200"]
 
 
 def test_reset_from_the_page_whole_and_per_tenant(dash, live):

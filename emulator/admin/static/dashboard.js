@@ -359,12 +359,13 @@ function describeBody(b) {
   if (b === undefined) return "(not recorded)";
   if (b === null) return "(empty)";
   const head = `${b.size} bytes${b.content_type ? ", " + b.content_type : ""}`;
-  if (b.md5) return `${head}\nMD5 ${b.md5} (an upload: only its size and MD5 are kept)`;
+  const stored = (b.stored || []).map((o) => `stored: ${o.size} bytes, MD5 ${o.md5}`).join("\n");
+  if (b.text === undefined) return `${head} (an upload: its size and what the store kept are recorded)\n${stored}`;
   let text = b.text;
   if (b.content_type && b.content_type.includes("json") && !b.truncated) {
     try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (_) { /* as sent */ }
   }
-  return `${head}${b.truncated ? " (first 4 KiB shown)" : ""}\n\n${text}`;
+  return `${head}${b.truncated ? " (first 4 KiB shown)" : ""}${stored ? "\n" + stored : ""}\n\n${text}`;
 }
 
 loaders.journal = async () => {
