@@ -102,6 +102,7 @@ def capture(w: Watched, out: Path, prefix: str = "dashboard") -> list[Path]:
         if name == "objects":
             w.page.locator("#objects-table tbody tr").first.get_by_role("button", name="Metadata").first.click()
         w.page.wait_for_load_state("networkidle")
+        w.page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top of the shot
         path = out / f"{prefix}-{name}.png"
         w.page.screenshot(path=str(path), full_page=True)
         shots.append(path)

@@ -265,7 +265,8 @@ async function showObject(item) {
   const box = $("object-detail");
   $("h-object-detail").textContent = `${item.kind} ${item.name}`;
   let text = pretty({ id: item.id, tenant: item.tenant, group: item.group, size: item.size, md5: item.md5,
-    hash: item.hash, created: fmtTime(item.created), expires: fmtTime(item.expires), ...item.meta });
+    hash: item.hash, created: fmtTime(item.created), expires: item.expires === null ? "never" : fmtTime(item.expires),
+    ...item.meta });
   if (item.details) {
     const more = await act(() => admin("GET", item.details));
     if (more) text += "\n\n" + pretty(more);
