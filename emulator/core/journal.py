@@ -317,6 +317,10 @@ class JournalMiddleware:
                 request_body.feed(message.get("body", b""))
             return message
 
+        # The fault middleware reaches uvicorn's cycle (to close the socket on a drop)
+        # through ``receive.__self__``: keep it reachable through the wrapper.
+        receive_wrapper.__self__ = getattr(receive, "__self__", None)  # type: ignore[attr-defined]
+
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
