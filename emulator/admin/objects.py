@@ -28,6 +28,11 @@ MAX_LIMIT = 500
 A = "/_emulator"
 
 
+def _trashed(row: dict[str, Any]) -> bool:
+    """A cloud-disk entry in the trash (whichever flag the listing carries)."""
+    return bool(row.get("trashed") or row.get("trash") or row.get("in_trash"))
+
+
 def _pan123(emu: Emulator, tenant: str | None, view: str) -> list[dict[str, Any]]:
     rows = emu.service("pan123").all_files(tenant)
     by_id = {r["id"]: r for r in rows}
@@ -48,7 +53,8 @@ def _pan123(emu: Emulator, tenant: str | None, view: str) -> list[dict[str, Any]
         folder = bool(r.get("is_dir"))
         items.append({
             "id": str(r["id"]), "kind": "folder" if folder else "file", "tenant": r["client_id"],
-            "group": r.get("space"), "name": path_of(r), "size": None if folder else r.get("size"),
+            "group": " · ".join(g for g in (r.get("space"), "trash" if _trashed(r) else None) if g),
+            "name": path_of(r), "size": None if folder else r.get("size"),
             "md5": None if folder else r.get("etag"), "hash": None, "created": r.get("created_at"),
             "expires": None,
             "download": None if folder else f"{A}/pan123/files/{quote(str(r['id']), safe='')}/content",

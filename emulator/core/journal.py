@@ -231,7 +231,7 @@ class Journal:
         if code is not None:
             entries = [e for e in entries if e.get("code") is not None and str(e["code"]) == code]
         if refused is not None:
-            entries = [e for e in entries if (e.get("reason") is not None) == refused]
+            entries = [e for e in entries if _refused(e) == refused]
         if scope is not None:
             entries = [e for e in entries if _in_scope(scope, e)]
         if api is not None:
@@ -260,6 +260,12 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _refused(entry: dict[str, Any]) -> bool:
+    """Answered with a vendor error, whose reason the entry carries (a client that went away
+    before the end has a reason too, but got no answer)."""
+    return entry.get("reason") is not None and entry.get("status") is not None
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:

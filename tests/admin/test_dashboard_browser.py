@@ -255,7 +255,8 @@ def test_snapshots_limits_and_tenants_from_the_page(dash, live):
     _notice(dash, "Rate limits on")
     assert live.client.get("/_emulator/limits").json() == {"enabled": True}
     sec = open_page(dash, "tenants")
-    sec.get_by_label("Add tenants").fill('{"jpush": [{"app_key": "added-on-the-page", "master_secret": "s3cret-s3cret"}]}')
+    doc = '{"jpush": [{"app_key": "added-on-the-page", "master_secret": "s3cret-s3cret"}]}'
+    sec.get_by_label("Add tenants").fill(doc)
     page.get_by_role("button", name="Add tenants").click()
     _notice(dash, "Added 1 tenant(s)")
     keys = [t["app_key"] for t in live.client.get("/_emulator/credentials").json()["jpush"]]
@@ -263,9 +264,21 @@ def test_snapshots_limits_and_tenants_from_the_page(dash, live):
     page.wait_for_function("() => document.getElementById('tenants-list').textContent.includes('added-on-the-page')")
     # A refused control says why, on the page.
     sec.get_by_label("Add tenants").fill('{"nope": []}')
-    page.get_by_role("button", name="Add tenants").click()
     dash.allowed_statuses.add(400)
+    page.get_by_role("button", name="Add tenants").click()
     page.wait_for_function("() => document.getElementById('notice').className === 'error'")
+
+
+# Visible controls with no accessible name: a form field needs a <label> with text (or an
+# aria-label); a button or link needs its own text (or an aria-label).
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
+  .filter(e => e.offsetParent !== null)
+  .filter(e => {
+    if ((e.getAttribute('aria-label') || '').trim()) return false;
+    const field = ['INPUT', 'SELECT', 'TEXTAREA'].includes(e.tagName);
+    if (field) return ![...(e.labels || [])].some(l => l.textContent.trim());
+    return !e.textContent.trim();
+  }).map(e => e.outerHTML.slice(0, 80))"""
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -279,15 +292,10 @@ def test_every_page_fits_the_window_and_every_control_has_a_name(chromium, live,
             open_page(w, name)
             if name == "journal":
                 w.page.locator("#journal-table tbody tr").first.get_by_role("button").click()
-            overflow = w.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = w.page.evaluate("() => document.documentElement.scrollWidth"
+                                       " - document.documentElement.clientWidth")
             assert overflow <= 0, f"{name} at {width}px overflows by {overflow}px"
-            unnamed = w.page.evaluate("""() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
-                .filter(e => e.offsetParent !== null)
-                .filter(e => {
-                  const own = (e.getAttribute('aria-label') || '').trim() || (e.textContent || '').trim();
-                  const labelled = e.labels && [...e.labels].some(l => l.textContent.trim());
-                  return !(labelled || (own && !['INPUT', 'SELECT', 'TEXTAREA'].includes(e.tagName)) || e.getAttribute('aria-label'));
-                }).map(e => e.outerHTML.slice(0, 80))""")
+            unnamed = w.page.evaluate(UNNAMED_CONTROLS)
             assert unnamed == [], f"{name}: controls without an accessible name: {unnamed}"
         w.check()
     finally:
