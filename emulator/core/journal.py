@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import itertools
 import re
 import threading
@@ -28,6 +29,7 @@ _SECRET_WORDS = ("secret", "token", "sign", "password", "authorization", "x-app-
 _NOT_SECRET = {"x-amz-signedheaders", "q-header-list", "q-url-param-list", "x-amz-algorithm", "q-sign-algorithm"}
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     n = name.lower()
     return n not in _NOT_SECRET and any(word in n for word in _SECRET_WORDS)
@@ -78,7 +80,7 @@ def redact_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 BODY_HEAD = 4096  # how much of a textual request / response body an entry keeps
 _TEXT_TYPES = ("json", "xml", "x-www-form-urlencoded", "javascript", "html")
-_JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.){1,80})"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
+_JSON_PAIR = re.compile(r'"([^"\\]{1,80})"(\s*:\s*)"([^"\\]*(?:\\.[^"\\]*)*)"')
 _XML_PAIR = re.compile(r"<([A-Za-z][\w.-]{0,80})>([^<]*)</\1>")
 
 
