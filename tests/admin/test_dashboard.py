@@ -155,3 +155,14 @@ def test_requests_filters_code_refused_and_since(emulator):
     since = emulator.client.get("/_emulator/requests", params={"since": everything[0]["id"]}).json()
     assert [e["id"] for e in since] == [everything[1]["id"]]
     assert emulator.client.get("/_emulator/requests", params={"since": everything[1]["id"]}).json() == []
+
+
+def test_dashboard_files_ship_as_package_data():
+    import tomllib
+
+    from helpers import REPO
+
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "static/*" in data["emulator.admin"]
+    shipped = {p.name for p in (REPO / "emulator" / "admin" / "static").iterdir()}
+    assert shipped == {"dashboard.html", "dashboard.js", "dashboard.css"}
