@@ -205,6 +205,12 @@ def test_a_new_request_appears_without_a_reload_and_opens_in_detail(dash, live):
     page.wait_for_function("() => document.querySelectorAll('#journal-table tbody tr').length === 2")
     statuses = page.locator("#journal-table tbody tr td:nth-child(4)").all_inner_texts()
     assert statuses == ["200", "200"]
+    # Cleared elsewhere (a test's reset): the page follows, still without a reload.
+    live.clear_requests()
+    page.wait_for_function("() => document.querySelectorAll('#journal-table tbody tr').length === 0")
+    live.client.get("/v3/files", headers={"Authorization": live.jpush_auth()})
+    page.locator("#journal-table tbody tr", has_text="GET /v3/files").wait_for(timeout=10000)
+    assert page.evaluate("window.__notReloaded") is True
 
 
 def test_reset_from_the_page_whole_and_per_tenant(dash, live):

@@ -317,6 +317,9 @@ async function loadJournal(reset) {
     params.set("since", String(state.journal.lastId));
   }
   const entries = await admin("GET", "/requests?" + params);
+  if (!entries.length && state.journal.lastId > 0 && await journalWentBack(query)) {
+    return loadJournal(true); // cleared or reset elsewhere, or a restarted emulator: start over
+  }
   const body = $("journal-table").tBodies[0];
   const fresh = state.journal.lastId > 0;
   for (const e of entries) {
@@ -332,6 +335,12 @@ async function loadJournal(reset) {
   }
   $("journal-count").textContent = `${body.rows.length} request(s) shown, newest first` +
     ($("journal-live").checked ? "; new ones appear as they come" : "");
+}
+
+async function journalWentBack(query) {
+  const newest = await admin("GET", "/requests?" + (query ? query + "&" : "") + "limit=1");
+  const shown = $("journal-table").tBodies[0].rows.length;
+  return newest.length ? newest[0].id < state.journal.lastId : shown > 0;
 }
 
 function showRequest(id) {
