@@ -113,12 +113,16 @@ async def requests_(
     limit: int | None = None,
     tenant: str | None = None,
     scope: Annotated[list[str] | None, Query(description="<api>:<identity>, repeatable")] = None,
+    code: Annotated[str | None, Query(description="business code, e.g. 40001 or -501007")] = None,
+    refused: Annotated[bool | None, Query(description="true: only vendor-error answers (with a reason)")] = None,
+    since: Annotated[int | None, Query(description="only entries with an id above this one")] = None,
 ) -> Response:
     try:
         owned = _journal_scope(request)
     except ScopeError as exc:
         return _bad(str(exc))
-    entries = _emu(request).journal.query(api=api, path=path, status=status, limit=limit, tenant=tenant, scope=owned)
+    entries = _emu(request).journal.query(api=api, path=path, status=status, limit=limit, tenant=tenant, scope=owned,
+                                          code=code, refused=refused, since=since)
     return JSONResponse(jsonable_encoder(entries))
 
 

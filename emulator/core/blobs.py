@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from . import journal
 from .clock import Clock
 from .db import Base, Database
 from .space import SpaceGuard
@@ -183,6 +184,7 @@ class BlobStore:
             raise
         staged = StagedBlob(blob_id, size, md5, sha1)
         await asyncio.to_thread(self._set_digests, staged)
+        journal.info().stored.append({"size": size, "md5": md5})  # the request's journal entry
         return staged
 
     def _new_pending(self) -> int:

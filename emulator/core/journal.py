@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import itertools
+import re
 import threading
 import time
 from collections import deque
@@ -27,6 +29,7 @@ _SECRET_WORDS = ("secret", "token", "sign", "password", "authorization", "x-app-
 _NOT_SECRET = {"x-amz-signedheaders", "q-header-list", "q-url-param-list", "x-amz-algorithm", "q-sign-algorithm"}
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     n = name.lower()
     return n not in _NOT_SECRET and any(word in n for word in _SECRET_WORDS)
@@ -75,6 +78,88 @@ def redact_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
+BODY_HEAD = 4096  # how much of a textual request / response body an entry keeps
+_TEXT_TYPES = ("json", "xml", "x-www-form-urlencoded", "javascript", "html")
+_JSON_PAIR = re.compile(r'"([^"\\]{1,80})"(\s*:\s*)"([^"\\]*(?:\\.[^"\\]*)*)"')
+_XML_PAIR = re.compile(r"<([A-Za-z][\w.-]{0,80})>([^<]*)</\1>")
+
+
+def is_textual(content_type: str) -> bool:
+    """Whether a body of this type is kept as text (the first 4 KiB) rather than as an
+    upload (size + MD5): text/*, JSON, XML, form-urlencoded; anything else, multipart
+    and a missing type included, counts as an upload."""
+    main = content_type.split(";", 1)[0].strip().lower()
+    if main.startswith("text/"):
+        return True
+    sub = main.partition("/")[2]
+    return any(sub == t or sub.endswith("+" + t) for t in _TEXT_TYPES)
+
+
+def mask_body_text(text: str, content_type: str) -> str:
+    """Secret-named fields of a (possibly truncated) JSON, XML or form body masked as in
+    headers and query strings; the text otherwise as sent."""
+    main = content_type.split(";", 1)[0].strip().lower()
+    if main == "application/x-www-form-urlencoded":
+        parts = []
+        for part in text.split("&"):
+            name, eq, value = part.partition("=")
+            parts.append(f"{name}={mask(value)}" if eq and is_secret_name(name) else part)
+        return "&".join(parts)
+    text = _JSON_PAIR.sub(lambda m: f'"{m[1]}"{m[2]}"{mask(m[3])}"' if is_secret_name(m[1]) else m[0], text)
+    return _XML_PAIR.sub(lambda m: f"<{m[1]}>{mask(m[2])}</{m[1]}>" if is_secret_name(m[1]) else m[0], text)
+
+
+class BodyTap:
+    """Watches one body go by: counts it and keeps the first 4 KiB of a textual one (an
+    upload is only counted; its MD5 is the content store's, computed as it streams, see
+    ``RequestInfo.stored``). Nothing is decoded or masked until an entry is read."""
+
+    __slots__ = ("content_type", "size", "stored", "_head", "_text", "_rendered")
+
+    def __init__(self, content_type: str = "") -> None:
+        self.size = 0
+        self.stored: list[dict[str, Any]] = []
+        self._head = bytearray()
+        self._rendered: dict[str, Any] | None = None
+        self.typed(content_type)
+
+    def typed(self, content_type: str) -> None:
+        """Set the body's type (before its first byte: a response's comes with its start)."""
+        self.content_type = content_type
+        self._text = is_textual(content_type)
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.size += len(chunk)
+        if self._text and len(self._head) < BODY_HEAD:
+            self._head += chunk[: BODY_HEAD - len(self._head)]
+
+    def render(self) -> dict[str, Any] | None:
+        """``None`` for no body; ``{size, content_type}`` for an upload, with ``stored``
+        (``[{size, md5}]``, what the content store kept of it); ``{size, content_type,
+        text, truncated}`` for a textual body, secrets masked."""
+        if self.size == 0:
+            return None
+        if self._rendered is None:
+            out: dict[str, Any] = {"size": self.size, "content_type": self.content_type or None}
+            if self._text:
+                text = bytes(self._head).decode("utf-8", errors="replace")
+                out["text"] = mask_body_text(text, self.content_type)
+                out["truncated"] = self.size > len(self._head)
+            if self.stored:
+                out["stored"] = list(self.stored)
+            self._rendered = out
+        return self._rendered
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str:
+    for k, v in headers:
+        if k.lower() == name:
+            return v.decode("latin-1")
+    return ""
+
+
 @dataclass
 class RequestInfo:
     """What the handling code learned about a request, for its journal entry."""
@@ -85,6 +170,9 @@ class RequestInfo:
     reason: str | None = None
     expected: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the content store kept of the request's body ({size, md5} per object, the MD5
+    # computed as the bytes streamed): the journal's record of an upload, at no extra cost.
+    stored: list[dict[str, Any]] = field(default_factory=list)
     # Called with the tenant each time a route names it: the fault middleware's hook, which
     # checks the tenant-bound fault rules at that moment (and may raise their action).
     on_tenant: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
@@ -113,9 +201,12 @@ class Journal:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], bodies: tuple[BodyTap, BodyTap] | None = None) -> None:
+        """Keep ``entry``; ``bodies`` (request, response) are rendered only when read."""
         with self._lock:
             entry["id"] = next(self._ids)
+            if bodies is not None:
+                entry["_bodies"] = bodies
             self._entries.append(entry)
 
     def query(
@@ -126,11 +217,23 @@ class Journal:
         limit: int | None = None,
         tenant: str | None = None,
         scope: Mapping[str, Iterable[str]] | None = None,
+        code: str | None = None,
+        refused: bool | None = None,
+        since: int | None = None,
     ) -> list[dict[str, Any]]:
         """Entries oldest first; ``scope`` ({api: [tenant identity, ...]}) keeps only the
-        entries of those tenants (as several test workers sharing one emulator want)."""
+        entries of those tenants (as several test workers sharing one emulator want).
+        ``code``: the business code (as text); ``refused``: only entries the emulator
+        answered with a vendor error and its reason (False: only the others); ``since``:
+        only entries with an id above it (what a poller has not seen yet)."""
         with self._lock:
             entries = list(self._entries)
+        if since is not None:
+            entries = [e for e in entries if e["id"] > since]
+        if code is not None:
+            entries = [e for e in entries if e.get("code") is not None and str(e["code"]) == code]
+        if refused is not None:
+            entries = [e for e in entries if _refused(e) == refused]
         if scope is not None:
             entries = [e for e in entries if _in_scope(scope, e)]
         if api is not None:
@@ -143,7 +246,7 @@ class Journal:
             entries = [e for e in entries if _status_matches(e["status"], status)]
         if limit is not None:
             entries = entries[-limit:] if limit > 0 else []
-        return entries
+        return [_public(e) for e in entries]
 
     def clear(self, scope: Mapping[str, Iterable[str]] | None = None) -> int:
         """Forget every entry, or only the entries of ``scope``'s tenants; returns how many."""
@@ -159,6 +262,22 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _refused(entry: dict[str, Any]) -> bool:
+    """Answered with a vendor error, whose reason the entry carries (a client that went away
+    before the end has a reason too, but got no answer)."""
+    return entry.get("reason") is not None and entry.get("status") is not None
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    bodies = entry.get("_bodies")
+    if bodies is None:
+        return entry
+    out = {k: v for k, v in entry.items() if k != "_bodies"}
+    out["request_body"] = bodies[0].render()
+    out["response_body"] = bodies[1].render()
+    return out
 
 
 def _in_scope(scope: Mapping[str, Iterable[str]], entry: dict[str, Any]) -> bool:
@@ -197,14 +316,29 @@ class JournalMiddleware:
         started = time.perf_counter()
         at = journal.clock.now()
         status: list[int] = []
+        request_body = BodyTap(_header(scope.get("headers", []), b"content-type"))
+        response_body = BodyTap()
+
+        async def receive_wrapper() -> dict:
+            message = await receive()
+            if message["type"] == "http.request":
+                request_body.feed(message.get("body", b""))
+            return message
+
+        # The fault middleware reaches uvicorn's cycle (to close the socket on a drop)
+        # through ``receive.__self__``: keep it reachable through the wrapper.
+        receive_wrapper.__self__ = getattr(receive, "__self__", None)  # type: ignore[attr-defined]
 
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
+                response_body.typed(_header(message.get("headers", []), b"content-type"))
+            elif message["type"] == "http.response.body":
+                response_body.feed(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         finally:
             current.reset(token)
             query = scope.get("query_string", b"").decode("latin-1")
@@ -225,7 +359,8 @@ class JournalMiddleware:
             if req.expected is not None:
                 entry["expected"] = req.expected
             entry.update(req.extra)
-            journal.record(entry)
+            request_body.stored = list(req.stored)
+            journal.record(entry, (request_body, response_body))
             log_access(entry, scope.get("client"))
 
     async def _admin(self, scope: dict, receive: Any, send: Any) -> None:

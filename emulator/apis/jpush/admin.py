@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from .service import JPushService
 
@@ -33,3 +33,15 @@ async def file_lines(file_id: str, request: Request) -> JSONResponse:
     if row is None:
         return JSONResponse({"error": f"no unexpired file {file_id!r}"}, status_code=404)
     return JSONResponse({**service.describe(row), "app_key": row.app_key, "lines": await service.lines(row)})
+
+
+@router.get("/files/{file_id}/content")
+async def file_content(file_id: str, request: Request) -> Response:
+    """The stored bytes of an unexpired file, as uploaded."""
+    service = _service(request)
+    row = service.find(None, file_id)
+    blob = None if row is None else service.emu.blobs.info(row.blob_id)
+    if row is None or blob is None:
+        return JSONResponse({"error": f"no unexpired file {file_id!r}"}, status_code=404)
+    return StreamingResponse(service.emu.blobs.read(row.blob_id), media_type="application/octet-stream",
+                             headers={"Content-Length": str(blob.size)})
