@@ -45,22 +45,30 @@ def test_objects_lists_each_api_uniformly_with_a_download_that_answers_the_bytes
     me = "-".join([DEFAULT["jpush"]["app_key"], DEFAULT["pan123"]["client_id"], DEFAULT["wechat"]["appid"],
                    DEFAULT["antelope"]["app_id"], "1001:1000"])
     expected = {  # what Kit.fill sent through each vendor API
-        "jpush": f"dash-{DEFAULT['jpush']['app_key'][:12]}\nalice\n".encode(),
-        "pan123": f"dash-{me}-picture".encode() * 10, "wechat": f"dash-{me}-cloud".encode(),
-        "antelope": f"dash-{me}-clip".encode(), "nextjoy": f"dash-{me}-qiniu".encode(),
+        "jpush": [f"dash-{DEFAULT['jpush']['app_key'][:12]}\nalice\n".encode()],
+        # 123pan: an image-hosting file, and a cloud-disk file the kit moved to the trash
+        "pan123": [f"dash-{me}-picture".encode() * 10, f"dash-{me}-disk".encode()],
+        "wechat": [f"dash-{me}-cloud".encode()],
+        "antelope": [f"dash-{me}-clip".encode()], "nextjoy": [f"dash-{me}-qiniu".encode()],
     }
     for api in ("jpush", "pan123", "wechat", "antelope", "nextjoy"):
         doc = emulator.client.get("/_emulator/objects", params={"api": api}).json()
-        assert doc["total"] == 1 and doc["offset"] == 0 and doc["api"] == api, doc
+        files = [i for i in doc["items"] if i["kind"] == "file"]
+        assert len(files) == len(expected[api]) and doc["offset"] == 0 and doc["api"] == api, doc
         assert doc["tenants"]
-        (item,) = doc["items"]
-        assert set(item) == {"id", "kind", "tenant", "group", "name", "size", "md5", "hash", "created", "expires",
-                             "download", "details", "meta"}
-        assert "dash" in item["name"] and item["kind"] == "file"
-        body = emulator.client.get(item["download"])
-        assert body.status_code == 200 and len(body.content) == item["size"]
-        assert hashlib.md5(body.content).hexdigest() == item["md5"]
-        assert body.content == expected[api]
+        got = []
+        for item in files:
+            assert set(item) == {"id", "kind", "tenant", "group", "name", "size", "md5", "hash", "created",
+                                 "expires", "download", "details", "meta"}
+            assert "dash" in item["name"]
+            body = emulator.client.get(item["download"])
+            assert body.status_code == 200 and len(body.content) == item["size"]
+            assert hashlib.md5(body.content).hexdigest() == item["md5"]
+            got.append(body.content)
+        assert sorted(got) == sorted(expected[api])
+    trashed = [i for i in emulator.client.get("/_emulator/objects", params={"api": "pan123"}).json()["items"]
+               if "trash" in i["group"]]
+    assert [i["name"].rsplit("/", 1)[-1] for i in trashed] == ["dash.txt"]
     assert emulator.client.get("/_emulator/objects", params={"api": "antelope", "view": "events"}).json()["total"] == 1
 
 

@@ -986,6 +986,8 @@ class Pan123Service:
             q = select(Pan123File).order_by(Pan123File.seq)
             if client_id:
                 q = q.where(Pan123File.client_id == client_id)
+            binned = set(s.execute(select(Pan123FileMeta.file_id).where(Pan123FileMeta.trashed_at.is_not(None)))
+                         .scalars())
             out = []
             for row in s.execute(q).scalars().all():
                 parts = s.execute(
@@ -996,7 +998,7 @@ class Pan123Service:
                     "id": row.id, "client_id": row.client_id, "space": row.space, "parent_id": row.parent_id,
                     "name": row.name, "is_dir": row.is_dir, "is_root": row.is_root, "size": row.size,
                     "etag": row.etag, "created_at": row.created_at, "slices": [p.size for p in parts],
-                    "blob_ids": [p.blob_id for p in parts],
+                    "blob_ids": [p.blob_id for p in parts], "trashed": row.id in binned,
                 })
             return out
 
