@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from .errors import ErrorCode
 from .multipart import drain_body
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -60,3 +61,17 @@ def refuse_other_methods(router: APIRouter, refuse: Refusal) -> None:
             raise AssertionError("refuse() must raise the API's error")  # pragma: no cover
 
         router.add_api_route(path, wrong_method, methods=others, include_in_schema=False)
+
+
+def refuse_with(error: ErrorCode) -> Refusal:
+    """A refusal raising ``error`` with an ``Allow`` header and the journal's reason, for APIs
+    whose error shape carries the method in its message (JPush, Antelope)."""
+
+    async def refuse(request: Request, allowed: str) -> None:
+        raise error(
+            f"请求方法{request.method}不支持,应为{allowed}",
+            headers={"Allow": allowed.replace("/", ", ")},
+            reason=f"method {request.method} not allowed (expects {allowed})",
+        )
+
+    return refuse

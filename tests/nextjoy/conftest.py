@@ -121,3 +121,25 @@ def other_tenant(client) -> NextJoy:
     )
     assert r.status_code == 200, r.text
     return NextJoy(client, 2002, 7, "second-secret")
+
+
+@pytest.fixture
+def live(live_server, nextjoy_for):
+    """A NextJoy client of a live server, and the server's endpoints (the Qiniu hosts)."""
+    with httpx.Client(base_url=live_server.url, timeout=60) as http:
+        yield nextjoy_for(http), http.get("/_emulator/health").json()["endpoints"]
+
+
+@pytest.fixture
+def sdk_defaults():
+    """qiniu.config.set_default changes process-wide defaults: put them back."""
+    import copy
+
+    import qiniu.config
+
+    saved = copy.deepcopy(qiniu.config._config), copy.deepcopy(qiniu.config._is_customized_default)
+    yield
+    qiniu.config._config.clear()
+    qiniu.config._config.update(saved[0])
+    qiniu.config._is_customized_default.clear()
+    qiniu.config._is_customized_default.update(saved[1])

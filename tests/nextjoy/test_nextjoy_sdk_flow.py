@@ -3,30 +3,10 @@ upload with the official qiniu SDK (PyPI) -> list -> info -> delete."""
 
 from __future__ import annotations
 
-import copy
 
-import httpx
-import pytest
 import qiniu
 import qiniu.config
 from qiniu import etag, put_data, put_file_v2
-
-
-@pytest.fixture
-def live(live_server, nextjoy_for):
-    with httpx.Client(base_url=live_server.url, timeout=30) as http:
-        yield nextjoy_for(http), http.get("/_emulator/health").json()["endpoints"]
-
-
-@pytest.fixture
-def sdk_defaults():
-    """qiniu.config.set_default changes process-wide defaults: put them back."""
-    saved = copy.deepcopy(qiniu.config._config), copy.deepcopy(qiniu.config._is_customized_default)
-    yield
-    qiniu.config._config.clear()
-    qiniu.config._config.update(saved[0])
-    qiniu.config._is_customized_default.clear()
-    qiniu.config._is_customized_default.update(saved[1])
 
 
 def test_sign_token_sdk_upload_list_info_delete(live, tmp_path):

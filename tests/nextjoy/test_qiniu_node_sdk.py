@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 from qiniu import etag
 from qiniu_kit import v2_etag
@@ -62,12 +61,6 @@ def qiniu_node() -> tuple[str, Path]:
         except OSError:  # another run installed it meanwhile
             shutil.rmtree(work, ignore_errors=True)
     return node, modules
-
-
-@pytest.fixture
-def live(live_server, nextjoy_for):
-    with httpx.Client(base_url=live_server.url, timeout=60) as http:
-        yield nextjoy_for(http), http.get("/_emulator/health").json()["endpoints"]
 
 
 def run_sdk(qiniu_node, endpoints, tmp_path, **args) -> dict:

@@ -5,10 +5,8 @@ own resume record after an injected failure. Bytes and etags compared."""
 
 from __future__ import annotations
 
-import copy
 import os
 
-import httpx
 import pytest
 import qiniu
 import qiniu.config
@@ -18,23 +16,6 @@ from qiniu_kit import v2_etag
 
 MiB = 1 << 20
 THRESHOLD = 8 * MiB  # the SDK's default_upload_threshold
-
-
-@pytest.fixture
-def live(live_server, nextjoy_for):
-    with httpx.Client(base_url=live_server.url, timeout=60) as http:
-        yield nextjoy_for(http), http.get("/_emulator/health").json()["endpoints"]
-
-
-@pytest.fixture
-def sdk_defaults():
-    """qiniu.config.set_default changes process-wide defaults: put them back."""
-    saved = copy.deepcopy(qiniu.config._config), copy.deepcopy(qiniu.config._is_customized_default)
-    yield
-    qiniu.config._config.clear()
-    qiniu.config._config.update(saved[0])
-    qiniu.config._is_customized_default.clear()
-    qiniu.config._is_customized_default.update(saved[1])
 
 
 def payload(path, size: int, salt: int = 0) -> str:

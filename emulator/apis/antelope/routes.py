@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
 from ...core.apis import vendor_router
-from ...core.methods import refuse_other_methods
+from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
 from ...core.urls import public_base
@@ -221,12 +221,4 @@ async def cidsbyappid(request: Request) -> Response:
     return JSONResponse(_service(request).cids(grant, request.query_params.get("obj_type")))
 
 
-async def _wrong_method(request: Request, allowed: str) -> None:
-    raise AntelopeError.METHOD_NOT_ALLOWED(
-        f"请求方法{request.method}不支持,应为{allowed}",
-        headers={"Allow": allowed.replace("/", ", ")},
-        reason=f"method {request.method} not allowed (expects {allowed})",
-    )
-
-
-refuse_other_methods(router, _wrong_method)
+refuse_other_methods(router, refuse_with(AntelopeError.METHOD_NOT_ALLOWED))

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ...core import journal
 from ...core.apis import vendor_router
-from ...core.methods import refuse_other_methods
+from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
 from ...core.ratelimit import Decision
@@ -118,12 +118,4 @@ async def delete_file(file_id: str, request: Request) -> Response:
     return Response(status_code=200, content=b"", headers=headers)
 
 
-async def _wrong_method(request: Request, allowed: str) -> None:
-    raise JPushError.METHOD_NOT_ALLOWED(
-        f"请求方法{request.method}不支持,应为{allowed}",
-        headers={"Allow": allowed.replace("/", ", ")},
-        reason=f"method {request.method} not allowed (expects {allowed})",
-    )
-
-
-refuse_other_methods(router, _wrong_method)
+refuse_other_methods(router, refuse_with(JPushError.METHOD_NOT_ALLOWED))
