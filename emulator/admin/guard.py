@@ -40,6 +40,11 @@ from ..core.space import StoreFull, as_store_full, is_disk_full
 log = logging.getLogger("emulator")
 
 HEALTH = ADMIN_PREFIX + "/health"
+# The dashboard's own files: the page a browser opens cannot send a bearer token, so they are
+# served without it (they hold no state); every call the page then makes needs the token, and
+# on a 401 the page asks for it. The Host check still applies.
+DASHBOARD_SHELL = frozenset({ADMIN_PREFIX, ADMIN_PREFIX + "/", ADMIN_PREFIX + "/dashboard.js",
+                             ADMIN_PREFIX + "/dashboard.css"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -124,7 +129,7 @@ def check(scope: dict) -> JSONResponse | None:
                 "--admin-allowed-hosts / EMULATOR_ADMIN_ALLOWED_HOSTS",
             )
     token = settings.admin_token
-    if token:
+    if token and not (method in ("GET", "HEAD") and path in DASHBOARD_SHELL):
         given = headers.get("authorization", "")
         scheme, _, cred = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(cred.strip().encode(), token.encode()):

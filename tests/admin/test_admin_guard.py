@@ -101,11 +101,25 @@ def test_the_public_url_and_allowed_hosts_are_answered():
     app.state.emulator.close()
 
 
+def test_with_a_token_the_dashboards_own_files_load_and_everything_it_calls_needs_the_token():
+    """A browser opening the dashboard cannot send a bearer token: the page's three static
+    files (no state in them) load, and the page asks for the token at its first refused call."""
+    app = _app(admin_token="s3cret-token")
+    with TestClient(app) as c:
+        for path in ("/_emulator/", "/_emulator/dashboard.js", "/_emulator/dashboard.css"):
+            assert c.get(path).status_code == 200, path
+            assert "s3cret" not in c.get(path).text
+            assert c.get(path, headers={"Host": "evil.example"}).status_code == 403  # the Host check stays
+        assert c.post("/_emulator/", json={}).status_code in (401, 405)
+    app.state.emulator.close()
+
+
 def test_the_admin_token_guards_every_call_but_health():
     app = _app(admin_token="s3cret-token")
     with TestClient(app) as c:
-        for method, path in (("GET", "/_emulator/credentials"), ("GET", "/_emulator/"), ("POST", "/_emulator/reset"),
-                             ("GET", "/_emulator/requests"), ("GET", "/_emulator/store")):
+        for method, path in (("GET", "/_emulator/credentials"), ("POST", "/_emulator/reset"),
+                             ("GET", "/_emulator/requests"), ("GET", "/_emulator/store"),
+                             ("GET", "/_emulator/objects?api=jpush")):
             r = c.request(method, path)
             assert r.status_code == 401, path
             assert r.headers["www-authenticate"].startswith("Bearer")

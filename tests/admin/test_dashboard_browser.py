@@ -18,6 +18,8 @@ import pytest
 from browser_kit import PAGES, Watched, browser, capture, chromium_path, open_page, watch
 from snapshot_kit import DEFAULT, SECOND, Kit, add_tenants
 
+import httpx
+
 from emulator.testing.server import LiveEmulator
 
 TAG = "browse"
@@ -351,6 +353,29 @@ def test_a_refused_admin_call_asks_for_the_token_once_and_retries_with_it(chromi
         w.check()
     finally:
         context.close()
+
+
+def test_with_an_admin_token_configured_the_page_asks_for_it(chromium):
+    """A real server started with --admin-token: the page loads, every admin call it makes is
+    refused until the token is given in its prompt, then the controls work with it."""
+    with LiveEmulator(admin_token="dash-s3cret") as guarded:
+        assert httpx.get(guarded.url + "/_emulator/clock").status_code == 401  # the API itself is closed
+        context = _context(chromium)
+        w = watch(context, guarded.url)
+        w.allowed_statuses.add(401)
+        try:
+            w.page.goto(guarded.url + "/_emulator/#clock")
+            dialog = w.page.get_by_role("dialog", name="Admin token")
+            dialog.wait_for()
+            dialog.get_by_label("Token").fill("dash-s3cret")
+            dialog.get_by_role("button", name="Use token").click()
+            w.page.wait_for_function("() => document.getElementById('limits-state').textContent === 'on'")
+            w.page.get_by_role("button", name="Freeze", exact=True).click()
+            _notice(w, "Clock frozen")
+            assert guarded.clock.frozen  # the plugin handle passes the token on
+            w.check()
+        finally:
+            context.close()
 
 
 def test_screenshots_of_every_page(chromium, live, tmp_path):
