@@ -45,22 +45,20 @@ def refuse_other_methods(router: APIRouter, refuse: Refusal) -> None:
     It reads and drops the body (so the client receives the answer), then awaits
     ``refuse(request, allowed)``, which raises the API's own error (``allowed`` is e.g.
     ``"GET/POST"``)."""
-    done: set[str] = set()
     for path, allowed in allowed_by_path(list(router.routes)).items():
-        if path in done:
-            continue
-        done.add(path)
         others = [m for m in METHODS if m not in allowed]
-        if not others:
-            continue
-        want = "/".join(sorted(allowed))
+        if others:
+            router.add_api_route(path, _wrong_method(refuse, "/".join(sorted(allowed))), methods=others,
+                                 include_in_schema=False)
 
-        async def wrong_method(request: Request, _want: str = want) -> Response:
-            await drain_body(request.stream())
-            await refuse(request, _want)
-            raise AssertionError("refuse() must raise the API's error")  # pragma: no cover
 
-        router.add_api_route(path, wrong_method, methods=others, include_in_schema=False)
+def _wrong_method(refuse: Refusal, want: str) -> Callable[[Request], Awaitable[Response]]:
+    async def wrong_method(request: Request) -> Response:
+        await drain_body(request.stream())
+        await refuse(request, want)
+        raise AssertionError("refuse() must raise the API's error")  # pragma: no cover
+
+    return wrong_method
 
 
 def refuse_with(error: ErrorCode) -> Refusal:

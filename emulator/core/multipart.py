@@ -8,7 +8,7 @@ handed out one at a time, as they arrive.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -175,6 +175,17 @@ class MultipartReader:
         async for _ in self._body:
             pass
         self._exhausted = True
+
+
+async def read_limited(body: AsyncIterator[bytes], limit: int, too_long: Callable[[], Exception]) -> bytes:
+    """The whole body in memory, for small bodies only: ``too_long()`` is raised as soon as
+    more than ``limit`` bytes have come."""
+    out = bytearray()
+    async for piece in body:
+        out += piece
+        if len(out) > limit:
+            raise too_long()
+    return bytes(out)
 
 
 async def drain_body(body: AsyncIterator[bytes]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from ...core import jsonbody
-from ...core.multipart import drain_body
+from ...core.multipart import drain_body, read_limited
 from ...core.urls import public_base
 from . import auth
 from .errors import QiniuError
@@ -48,12 +48,7 @@ async def _run(request: Request, call: Any) -> Response:
 
 
 async def _read(body: AsyncIterator[bytes], limit: int) -> bytes:
-    out = bytearray()
-    async for piece in body:
-        out += piece
-        if len(out) > limit:
-            raise QiniuError.BAD_REQUEST(reason=f"the body exceeds {limit} bytes")
-    return bytes(out)
+    return await read_limited(body, limit, lambda: QiniuError.BAD_REQUEST(reason=f"the body exceeds {limit} bytes"))
 
 
 def _host(request: Request) -> str:

@@ -17,7 +17,7 @@ from ...core import jsonbody
 from ...core import journal
 from ...core.apis import vendor_router
 from ...core.errors import VendorError
-from ...core.multipart import MultipartError, MultipartReader, drain_body
+from ...core.multipart import MultipartError, MultipartReader, drain_body, read_limited
 from ...core.urls import public_base
 from .errors import NextJoyError, QiniuError
 from .service import UC_PATH, UP_PATH, NextJoyService, Received
@@ -66,12 +66,8 @@ def _php_string(value: Any) -> str:
 
 
 async def _read_capped(body: AsyncIterator[bytes]) -> bytes:
-    out = bytearray()
-    async for piece in body:
-        out += piece
-        if len(out) > MAX_PARAMS_BODY:
-            raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"request body exceeds {MAX_PARAMS_BODY} bytes")
-    return bytes(out)
+    return await read_limited(body, MAX_PARAMS_BODY, lambda: NextJoyError.REQUEST_CHECK_FAILED(
+        reason=f"request body exceeds {MAX_PARAMS_BODY} bytes"))
 
 
 async def _capped(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

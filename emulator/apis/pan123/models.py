@@ -49,16 +49,20 @@ class Pan123File(Base):
     traffic: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Pan123FilePart(Base):
-    """A file's bytes: its slice blobs in order (one row for a one-slice file)."""
-
-    __tablename__ = "pan123_file_parts"
-    __tenant_api__ = "pan123"  # whose rows: its file's (core/ownership.py)
+class _OwnedThroughFile:
+    """Rows whose tenant is their file's (core/ownership.py): the classes have ``file_id``."""
 
     @classmethod
     def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
         files = select(Pan123File.id).where(Pan123File.client_id.in_(sorted({t.client_id for t in tenants})))
-        return cls.file_id.in_(files)
+        return cls.file_id.in_(files)  # type: ignore[attr-defined]
+
+
+class Pan123FilePart(_OwnedThroughFile, Base):
+    """A file's bytes: its slice blobs in order (one row for a one-slice file)."""
+
+    __tablename__ = "pan123_file_parts"
+    __tenant_api__ = "pan123"  # whose rows: its file's (core/ownership.py)
 
     file_id: Mapped[str] = mapped_column(ForeignKey("pan123_files.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -110,18 +114,13 @@ class Pan123UploadPart(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
-class Pan123FileMeta(Base):
+class Pan123FileMeta(_OwnedThroughFile, Base):
     """Cloud-disk state beside a file row (a table of its own, so data dirs made before the
     cloud disk keep working): in the recycle bin since ``trashed_at``, and the whole-file
     SHA-1 (``sha1_reuse``) where it was computed."""
 
     __tablename__ = "pan123_file_meta"
     __tenant_api__ = "pan123"  # whose rows: its file's (core/ownership.py)
-
-    @classmethod
-    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
-        files = select(Pan123File.id).where(Pan123File.client_id.in_(sorted({t.client_id for t in tenants})))
-        return cls.file_id.in_(files)
 
     file_id: Mapped[str] = mapped_column(ForeignKey("pan123_files.id", ondelete="CASCADE"), primary_key=True)
     trashed_at: Mapped[float | None] = mapped_column(Float)

@@ -4,7 +4,6 @@ on HTTP 200), plus what the real service hosts elsewhere: the presigned-PUT stor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ...core import journal
 from ...core.apis import vendor_router
 from ...core.errors import VendorError
+from ...core.methods import METHODS, refuse_other_methods
 from ...core.multipart import drain_body
 from ...core.urls import public_base
 from . import auth
@@ -288,54 +288,28 @@ for _method, _path, _handler in disk_routes.ROUTES:
 # like every other refusal of the JSON API), or S3 XML on the storage host; never FastAPI's
 # 405 {"detail"}. Starlette picks a route whose method matches before one whose path alone does,
 # so these catch-alls only see the methods the real routes do not take.
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+async def _refuse_json(request: Request, allowed: str) -> None:
+    _begin(request)
+    raise Pan123Error.FAILED(f"请求方法{request.method}不支持,应为{allowed}",
+                             reason=f"method {request.method} not allowed (expects {allowed})")
 
 
-def _allowed_by_path(routes: list[Any]) -> dict[str, set[str]]:
-    allowed: dict[str, set[str]] = {}
-    for route in routes:
-        allowed.setdefault(route.path, set()).update(route.methods or ())
-    return allowed
+async def _refuse_storage(request: Request, allowed: str) -> None:
+    service = _begin(request)
+    if request.url.path.startswith(S3_PREFIX + "/"):
+        # A presigned URL signs its method: another method fails the signature check (403),
+        # as on S3, before anything else is said about it.
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+        upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
+        journal.info().tenant = service.slice_tenant(upload_id).client_id
+        service.slice_target(upload_id, request.method, path, raw_query, request.headers.get("host", ""))
+    raise S3Error.METHOD_NOT_ALLOWED(headers={"Allow": allowed.replace("/", ", ")},
+                                     reason=f"method {request.method} not allowed (expects {allowed})")
 
 
-def _refuse_json(allowed: set[str]) -> Callable[[Request], Awaitable[Response]]:
-    want = "/".join(sorted(allowed))
-
-    async def wrong_method(request: Request) -> Response:
-        _begin(request)
-        await drain_body(request.stream())
-        raise Pan123Error.FAILED(f"请求方法{request.method}不支持,应为{want}",
-                                 reason=f"method {request.method} not allowed (expects {want})")
-
-    return wrong_method
-
-
-def _refuse_storage(allowed: set[str]) -> Callable[[Request], Awaitable[Response]]:
-    want = "/".join(sorted(allowed))
-
-    async def wrong_method(request: Request) -> Response:
-        service = _begin(request)
-        await drain_body(request.stream())
-        if request.url.path.startswith(S3_PREFIX + "/"):
-            # A presigned URL signs its method: another method fails the signature check (403),
-            # as on S3, before anything else is said about it.
-            raw_query = request.scope.get("query_string", b"").decode("latin-1")
-            path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
-            upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
-            journal.info().tenant = service.slice_tenant(upload_id).client_id
-            service.slice_target(upload_id, request.method, path, raw_query, request.headers.get("host", ""))
-        raise S3Error.METHOD_NOT_ALLOWED(headers={"Allow": ", ".join(sorted(allowed))},
-                                         reason=f"method {request.method} not allowed (expects {want})")
-
-    return wrong_method
-
-
-for _path, _allowed in _allowed_by_path(list(router.routes)).items():
-    router.add_api_route(_path, _refuse_json(_allowed), methods=[m for m in METHODS if m not in _allowed],
-                         include_in_schema=False)
-for _path, _allowed in _allowed_by_path(list(storage_router.routes)).items():
-    storage_router.add_api_route(_path, _refuse_storage(_allowed), methods=[m for m in METHODS if m not in _allowed],
-                                 include_in_schema=False)
+refuse_other_methods(router, _refuse_json)
+refuse_other_methods(storage_router, _refuse_storage)
 
 router.include_router(storage_router)
 
