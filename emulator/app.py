@@ -1,8 +1,9 @@
-"""create_app(settings) -> FastAPI: the five vendor routers and the admin API on one port."""
+"""create_app(settings) -> FastAPI: each registered API's router (``emulator.apis.ALL_APIS``)
+and the admin API on one port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from .admin import router as admin_router
 from .apis import ALL_APIS
 from .admin.guard import AdminGuardMiddleware, install_admin_handlers
 from .core.bodies import BodyMiddleware
+from .core.contract import ApiSpec
 from .core.faults import FaultMiddleware
 from .core.journal import JournalMiddleware
 from .core.preload import preload_at_start
@@ -19,14 +21,16 @@ from .core.runtime import Emulator
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None,
+               apis: Sequence[ApiSpec] = ALL_APIS) -> FastAPI:
     """Build a ready app. Raises FixtureError for bad fixtures (before anything serves).
 
-    ``emulator``: an already started one to serve (default: a new one from ``settings``).
+    ``emulator``: an already started one to serve (default: a new one from ``settings``
+    serving ``apis``; the app serves the APIs its emulator registers).
     Routes and middleware find the emulator at ``app.state.emulator`` on every request,
     so it can be swapped for a fresh one without rebuilding the app."""
     if emulator is None:
-        emulator = Emulator(settings or Settings(), ALL_APIS)
+        emulator = Emulator(settings or Settings(), apis)
         emulator.start()
         try:
             preload_at_start(emulator)  # --preload DIR: after the fixtures, before serving
@@ -48,7 +52,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         lifespan=lifespan,
     )
     app.state.emulator = emulator
-    for spec in ALL_APIS:
+    for spec in emulator.apis.values():
         app.include_router(spec.router)
         if spec.admin_router is not None:
             app.include_router(spec.admin_router, prefix=f"/_emulator/{spec.name}")

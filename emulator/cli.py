@@ -180,11 +180,10 @@ def banner(app: Any, url: str) -> str:
         f"  admin:       {url}/_emulator/health   journal: {url}/_emulator/requests",
         "  test credentials:",
     ]
-    for name, spec in emu.apis.items():
-        state = "" if spec.implemented else "  (routes not built yet)"
+    for name in emu.apis:
         for tenant in emu.tenants.all(name):
             fields = ", ".join(f"{k}={v}" for k, v in tenant.model_dump().items() if v is not None)
-            lines.append(f"    {name:<9} {fields}{state}")
+            lines.append(f"    {name:<9} {fields}")
     jpush = emu.tenants.all("jpush")
     if jpush:
         t = jpush[0]

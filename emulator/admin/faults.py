@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..core import jsonbody
 from ..core.faults import FaultRuleError, Faults
+from .bodies import read_json
+from .errors import AdminError
 
 router = APIRouter(tags=["admin: faults"])
 
@@ -18,12 +18,10 @@ def _faults(request: Request) -> Faults:
     return request.app.state.emulator.faults
 
 
-def _bad(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def _rule_id(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+def _rule_id(text: str) -> int:
+    if text.isascii() and text.isdigit() and len(text) < 19:
+        return int(text)
+    raise AdminError(400, f"a rule id is a number, not {text!r}")
 
 
 @router.get("/faults")
@@ -37,17 +35,13 @@ async def list_faults(request: Request) -> list[dict[str, Any]]:
 async def add_faults(request: Request) -> Response:
     """Body: one rule (an object) or several (a list); answers what was stored, in the
     same shape. A bad rule stores nothing (400)."""
-    raw = await request.body()
-    try:
-        document = jsonbody.loads(raw) if raw.strip() else None
-    except json.JSONDecodeError as exc:
-        return _bad(f"body is not JSON: {getattr(exc, 'msg', exc)}")
+    document = await read_json(request, empty=None)
     if document is None:
-        return _bad("body must be a rule (a JSON object) or a list of rules")
+        raise AdminError(400, "body must be a rule (a JSON object) or a list of rules")
     try:
         stored = _faults(request).add(document)
     except FaultRuleError as exc:
-        return _bad(str(exc))
+        raise AdminError(400, str(exc)) from None
     return JSONResponse(stored if isinstance(document, list) else stored[0], status_code=201)
 
 
@@ -58,21 +52,15 @@ async def clear_faults(request: Request) -> dict[str, Any]:
 
 @router.get("/faults/{rule_id}")
 async def get_fault(rule_id: str, request: Request) -> Response:
-    number = _rule_id(rule_id)
-    if number is None:
-        return _bad(f"a rule id is a number, not {rule_id!r}")
-    found = _faults(request).get(number)
+    found = _faults(request).get(_rule_id(rule_id))
     if found is None:
-        return _bad(f"no fault rule {rule_id}", 404)
+        raise AdminError(404, f"no fault rule {rule_id}")
     return JSONResponse(found)
 
 
 @router.delete("/faults/{rule_id}")
 async def remove_fault(rule_id: str, request: Request) -> Response:
-    number = _rule_id(rule_id)
-    if number is None:
-        return _bad(f"a rule id is a number, not {rule_id!r}")
-    removed = _faults(request).remove(number)
+    removed = _faults(request).remove(_rule_id(rule_id))
     if removed is None:
-        return _bad(f"no fault rule {rule_id}", 404)
+        raise AdminError(404, f"no fault rule {rule_id}")
     return JSONResponse({"status": "ok", "removed": removed})

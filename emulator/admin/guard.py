@@ -31,11 +31,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from ..core.apis import NoAnswer
+from ..core.routing import NoAnswer
 from ..core.journal import ADMIN_PREFIX
 from sqlalchemy.exc import OperationalError
 
 from ..core.space import StoreFull, as_store_full, is_disk_full
+from .errors import AdminError, answer, error_response
 
 log = logging.getLogger("emulator")
 
@@ -106,7 +107,7 @@ def _is_json(content_type: str) -> bool:
 
 
 def _refuse(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return error_response(status, message, headers)
 
 
 def check(scope: dict) -> JSONResponse | None:
@@ -168,8 +169,9 @@ class AdminGuardMiddleware:
 
 
 def install_admin_handlers(app: FastAPI) -> None:
-    """Admin routes: a client gone during the body read is one log line (no traceback);
-    a full store answers 507 with the reason."""
+    """Admin routes: a refusal (:class:`AdminError`) is its ``{"error"}`` answer; a client
+    gone during the body read is one log line (no traceback); a full store answers 507
+    with the reason."""
 
     async def gone(request: Request, exc: Exception) -> Response:
         log.warning("admin call abandoned: the client closed the connection during %s %s", request.method, request.url.path)
@@ -178,13 +180,14 @@ def install_admin_handlers(app: FastAPI) -> None:
     async def full(request: Request, exc: Exception) -> Response:
         refusal = as_store_full(exc)
         request.app.state.emulator.space.note_full(refusal.reason, disk=not isinstance(exc, StoreFull))
-        return JSONResponse({"error": refusal.reason}, status_code=507)
+        return error_response(507, refusal.reason)
 
     async def database(request: Request, exc: Exception) -> Response:
         if is_disk_full(exc):
             return await full(request, exc)
         raise exc
 
+    app.add_exception_handler(AdminError, answer)
     app.add_exception_handler(ClientDisconnect, gone)
     app.add_exception_handler(StoreFull, full)
     app.add_exception_handler(OperationalError, database)

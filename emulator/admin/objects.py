@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..core.runtime import Emulator
+from .errors import AdminError
 
 router = APIRouter(tags=["admin: objects"])
 
@@ -148,14 +149,13 @@ async def objects(request: Request, api: str, tenant: str | None = None, view: s
     views, tenants, total, offset, limit, items}``."""
     emu: Emulator = request.app.state.emulator
     if api not in LISTINGS or api not in emu.apis:
-        return JSONResponse({"error": f"api must be one of {', '.join(a for a in LISTINGS if a in emu.apis)}"},
-                            status_code=400)
+        raise AdminError(400, f"api must be one of {', '.join(a for a in LISTINGS if a in emu.apis)}")
     listing, views = LISTINGS[api]
     view = view or views[0]
     if view not in views:
-        return JSONResponse({"error": f"view must be one of {', '.join(views)}"}, status_code=400)
+        raise AdminError(400, f"view must be one of {', '.join(views)}")
     if offset < 0 or not 1 <= limit <= MAX_LIMIT:
-        return JSONResponse({"error": f"offset must be >= 0 and limit 1..{MAX_LIMIT}"}, status_code=400)
+        raise AdminError(400, f"offset must be >= 0 and limit 1..{MAX_LIMIT}")
     items = await asyncio.to_thread(listing, emu, tenant or None, view)
     if q:
         needle = q.lower()

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from ..core.multipart import drain_body
 from ..core.preload import PreloadError, preload_one
+from .errors import AdminError
 
 router = APIRouter(tags=["admin"])
 
@@ -22,7 +23,7 @@ async def preload(api: str, tenant: str, path: str, request: Request) -> JSONRes
         desc = await preload_one(request.app.state.emulator, api, tenant, path, body)
     except PreloadError as exc:
         await drain_body(body)
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        raise AdminError(400, str(exc)) from None
     return JSONResponse(desc, status_code=201)
 
 
@@ -30,5 +31,4 @@ async def preload(api: str, tenant: str, path: str, request: Request) -> JSONRes
 async def preload_malformed(rest: str, request: Request) -> JSONResponse:
     """Anything else under /preload: no API, tenant or path to put it at."""
     await drain_body(request.stream())
-    return JSONResponse({"error": f"PUT /_emulator/preload/{{api}}/{{tenant}}/{{path}}: {rest!r} names no "
-                                  "API, tenant and path"}, status_code=400)
+    raise AdminError(400, f"PUT /_emulator/preload/{{api}}/{{tenant}}/{{path}}: {rest!r} names no API, tenant and path")

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
-from ..core import jsonbody
 from .. import __version__
 from ..core.clock import EARLIEST, LATEST
-from ..core.ownership import ScopeError, parse_scope, parse_scope_params
+from ..core.ownership import Scope, ScopeError, parse_scope, parse_scope_params
 from ..core.runtime import Emulator
 from ..core.tenants import FixtureError
 from ..core.urls import public_base
+from .bodies import read_json
+from .errors import AdminError
 
 router = APIRouter(tags=["admin"])
 
@@ -28,35 +26,17 @@ def _emu(request: Request) -> Emulator:
     return request.app.state.emulator
 
 
-def _bad(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    return parse_json(raw)
-
-
-def parse_json(raw: bytes) -> Any:
-    """``json.loads`` of a request body, every way it can fail to be JSON raised as
-    ``json.JSONDecodeError`` (bytes that are not UTF-8, nesting beyond the parser's depth),
-    so that the admin API answers 400 rather than 500."""
-    return jsonbody.loads(raw)
-
-
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     emu = _emu(request)
     base = public_base(request)
     endpoints: dict[str, str] = {"base": base}
     for spec in emu.apis.values():
-        if spec.implemented and spec.endpoints is not None:
+        if spec.endpoints is not None:
             endpoints.update(spec.endpoints(base))
     return {
         "status": "ok",
-        "apis": [name for name, spec in emu.apis.items() if spec.implemented],
+        "apis": list(emu.apis),
         "version": __version__,
         "endpoints": endpoints,
     }
@@ -70,13 +50,11 @@ async def credentials(request: Request) -> dict[str, Any]:
 @router.post("/fixtures")
 async def add_fixtures(request: Request) -> Response:
     emu = _emu(request)
+    document = await read_json(request, empty={})
     try:
-        document = await _json_body(request)
         added = emu.tenants.add(emu.tenants.parse(document))
-    except json.JSONDecodeError as exc:
-        return _bad(f"body is not JSON: {exc.msg}")
     except FixtureError as exc:
-        return _bad(str(exc))
+        raise AdminError(400, str(exc)) from None
     return JSONResponse({"added": added, "tenants": emu.tenants.document()})
 
 
@@ -85,23 +63,24 @@ async def reset(request: Request) -> Response:
     """No body: everything. ``{"tenants": {api: [identity, ...]}}``: only those tenants'
     objects, sessions, tokens, events, journal entries, limit windows and faults."""
     emu = _emu(request)
+    body = await read_json(request, empty={})
     try:
-        body = await _json_body(request)
         if not isinstance(body, dict) or set(body) - {"tenants"}:
             raise ScopeError('body must be empty or {"tenants": {api: [identity, ...]}}')
         scope = None if body.get("tenants") is None else parse_scope(body["tenants"], emu.tenants)
-    except json.JSONDecodeError as exc:
-        return _bad(f"body is not JSON: {exc.msg}")
     except ScopeError as exc:
-        return _bad(str(exc))
+        raise AdminError(400, str(exc)) from None
     await asyncio.to_thread(emu.reset, scope)
     return JSONResponse({"status": "ok"})
 
 
-def _journal_scope(request: Request) -> Any:
+def _journal_scope(request: Request) -> Scope | None:
     """Repeated ``scope=<api>:<identity>``: only those tenants' entries (None: all)."""
     emu = _emu(request)
-    return parse_scope_params(request.query_params.getlist("scope"), emu.tenants, known_tenants=False)
+    try:
+        return parse_scope_params(request.query_params.getlist("scope"), emu.tenants, known_tenants=False)
+    except ScopeError as exc:
+        raise AdminError(400, str(exc)) from None
 
 
 @router.get("/requests")
@@ -117,10 +96,7 @@ async def requests_(
     refused: Annotated[bool | None, Query(description="true: only vendor-error answers (with a reason)")] = None,
     since: Annotated[int | None, Query(description="only entries with an id above this one")] = None,
 ) -> Response:
-    try:
-        owned = _journal_scope(request)
-    except ScopeError as exc:
-        return _bad(str(exc))
+    owned = _journal_scope(request)
     entries = _emu(request).journal.query(api=api, path=path, status=status, limit=limit, tenant=tenant, scope=owned,
                                           code=code, refused=refused, since=since)
     return JSONResponse(jsonable_encoder(entries))
@@ -131,10 +107,7 @@ async def clear_requests(
     request: Request,
     scope: Annotated[list[str] | None, Query(description="<api>:<identity>, repeatable")] = None,
 ) -> Response:
-    try:
-        owned = _journal_scope(request)
-    except ScopeError as exc:
-        return _bad(str(exc))
+    owned = _journal_scope(request)
     cleared = _emu(request).journal.clear(owned)
     return JSONResponse({"status": "ok", "cleared": cleared})
 
@@ -153,8 +126,8 @@ def _number(value: Any, name: str) -> float:
 @router.post("/clock")
 async def set_clock(request: Request) -> Response:
     clock = _emu(request).clock
+    body = await read_json(request, empty={})
     try:
-        body = await _json_body(request)
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
         unknown = set(body) - {"advance", "set", "freeze", "real"}
@@ -174,10 +147,8 @@ async def set_clock(request: Request) -> Response:
                 f"the clock must stay between {EARLIEST:.0f} (1970) and {LATEST:.0f} (2100-01-01) unix seconds, "
                 f"the years every vendor's dates and token expiries can express; this would make it {target:.0f}"
             )
-    except json.JSONDecodeError as exc:
-        return _bad(f"body is not JSON: {exc.msg}")
     except ValueError as exc:
-        return _bad(str(exc))
+        raise AdminError(400, str(exc)) from None
     if real:
         clock.reset()
     if freeze is True:
@@ -223,12 +194,9 @@ async def get_limits(request: Request) -> dict[str, bool]:
 async def set_limits(request: Request) -> Response:
     """``{"enabled": false}`` turns every vendor QPS / per-minute limit off (as
     ``--no-rate-limits``), ``true`` back on; windows keep counting either way."""
-    try:
-        body = await _json_body(request)
-    except json.JSONDecodeError as exc:
-        return _bad(f"body is not JSON: {exc.msg}")
+    body = await read_json(request, empty={})
     if not isinstance(body, dict) or set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
-        return _bad('body must be {"enabled": true} or {"enabled": false}')
+        raise AdminError(400, 'body must be {"enabled": true} or {"enabled": false}')
     limiter = _emu(request).limiter
     limiter.enabled = body["enabled"]
     return JSONResponse({"enabled": limiter.enabled})

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ..core.runtime import Emulator
 from ..core.space import is_disk_full
 from ..core.snapshots import SUFFIX, SnapshotError, check_name
-from .routes import parse_json
+from .bodies import read_json
+from .errors import AdminError
 
 router = APIRouter(tags=["snapshots"])
 
@@ -23,17 +23,13 @@ def _emu(request: Request) -> Emulator:
     return request.app.state.emulator
 
 
-def _error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _refused(exc: SnapshotError) -> AdminError:
+    return AdminError(exc.status, str(exc))
 
 
-def _refused(exc: SnapshotError) -> JSONResponse:
-    return _error(str(exc), exc.status)
-
-
-def _io_failed(exc: OSError) -> JSONResponse:
+def _io_failed(exc: OSError) -> AdminError:
     # a full disk is 507, as every other full-store refusal of the admin API (core/space.py)
-    return _error(f"cannot write the snapshot: {exc.strerror or exc}", 507 if is_disk_full(exc) else 500)
+    return AdminError(507 if is_disk_full(exc) else 500, f"cannot write the snapshot: {exc.strerror or exc}")
 
 
 @router.post("/snapshots", status_code=201)
@@ -41,25 +37,21 @@ async def save(request: Request) -> Response:
     """``{"name": ..., "tenants": {api: [identity, ...]}?}``: the whole state, or only those
     tenants' rows, saved under ``name`` (an older snapshot of that name is replaced)."""
     emu = _emu(request)
-    raw = await request.body()
-    try:
-        body = parse_json(raw) if raw.strip() else None
-    except json.JSONDecodeError as exc:
-        return _error(f"body is not JSON: {exc.msg}")
+    body = await read_json(request, empty=None)
     if not isinstance(body, dict):
-        return _error('body must be a JSON object: {"name": ..., "tenants": {api: [identity, ...]}}')
+        raise AdminError(400, 'body must be a JSON object: {"name": ..., "tenants": {api: [identity, ...]}}')
     unknown = set(body) - {"name", "tenants"}
     if unknown:
-        return _error(f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise AdminError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
     if "name" not in body:
-        return _error("name is required")
+        raise AdminError(400, "name is required")
     try:
         check_name(body["name"])
         described = await asyncio.to_thread(emu.snapshots.save, body["name"], body.get("tenants"))
     except SnapshotError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
     except OSError as exc:
-        return _io_failed(exc)
+        raise _io_failed(exc) from None
     return JSONResponse(described, status_code=201)
 
 
@@ -73,7 +65,7 @@ async def describe(name: str, request: Request) -> Response:
     try:
         return JSONResponse(await asyncio.to_thread(_emu(request).snapshots.get, name))
     except SnapshotError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
 
 
 @router.delete("/snapshots/{name}")
@@ -81,7 +73,7 @@ async def delete(name: str, request: Request) -> Response:
     try:
         await asyncio.to_thread(_emu(request).snapshots.delete, name)
     except SnapshotError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
     return JSONResponse({"status": "ok", "deleted": name})
 
 
@@ -92,7 +84,7 @@ async def restore(name: str, request: Request) -> Response:
     try:
         return JSONResponse(await asyncio.to_thread(_emu(request).snapshots.restore, name))
     except SnapshotError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
 
 
 @router.get("/snapshots/{name}/export")
@@ -101,7 +93,7 @@ async def export(name: str, request: Request) -> Response:
     try:
         size, chunks = await asyncio.to_thread(_emu(request).snapshots.export, name)
     except SnapshotError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
     return StreamingResponse(
         _closing(chunks),
         media_type="application/octet-stream",
@@ -126,7 +118,7 @@ async def import_(name: str, request: Request) -> Response:
         check_name(name)
         described = await _emu(request).snapshots.import_(name, request.stream())
     except SnapshotError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
     except OSError as exc:
-        return _io_failed(exc)
+        raise _io_failed(exc) from None
     return JSONResponse(described, status_code=201)

@@ -1,10 +1,12 @@
 """The contract between the core and an API, in one leaf module (it imports no other module
-of the emulator but the error tables): what an API registers (:class:`ApiSpec`), the error
-families it answers in (:class:`ErrorFamily`), and the hooks its service offers
-(:class:`Service`; :class:`ServiceBase` gives every hook its do-nothing default).
+of the emulator but two leaves: the error tables and the tenant record base): what an API
+registers (:class:`ApiSpec`), the error families it answers in (:class:`ErrorFamily`), and
+the hooks its service offers (:class:`Service`; :class:`ServiceBase` gives every hook its
+do-nothing default).
 
 The core, the admin API and the pytest plugin iterate over the registered specs
 (``emulator.apis.ALL_APIS``) and call these hooks directly; nothing is looked up by name.
+How an API's routes get their vendor envelope and journal entry is core/routing.py.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
-
 from .errors import ErrorTable, VendorError
+from .tenant_model import TenantModel
 
 Renderer = Callable[[VendorError], Response]
 
@@ -72,9 +73,7 @@ class ServiceBase:
         return None
 
     def check_state(self, state: Any) -> object:
-        if state is not None:
-            raise ValueError(f"{type(self).__name__} keeps no state, but the snapshot carries some")
-        return None
+        return None  # a service that keeps no state ignores what a snapshot carries for it
 
     def load_state(self, state: dict[str, Any] | None) -> None:
         return None
@@ -83,18 +82,34 @@ class ServiceBase:
         return None
 
 
+def takes_preload(service: Service) -> bool:
+    """Whether a service stores preloaded objects (it overrides :meth:`ServiceBase.preload`)."""
+    return type(service).preload is not ServiceBase.preload
+
+
+ServiceFactory = Callable[[Any], Service]
+"""Makes an API's service from the runtime (``emulator.core.runtime.Emulator``, typed
+loosely here so this module stays a leaf: the service classes annotate it exactly)."""
+
+WorkerTenant = Callable[[dict[str, Any], str], dict[str, Any]]
+"""A fixture record of the API's tenant -> a copy with an identity (and secrets) of its own,
+``tag`` a short unique word: what a test worker sharing a live emulator adds for itself
+(emulator/testing/server.py)."""
+
+
 @dataclass
 class ApiSpec:
     """One API as registered in ``emulator.apis.ALL_APIS``: all the core knows of it.
 
-    ``service_factory`` receives the runtime (``emulator.core.runtime.Emulator``; typed
-    loosely here so this module stays a leaf) and returns the API's :class:`Service`."""
+    Adding an API: its package under ``emulator/apis/`` exports one ``API = ApiSpec(...)``,
+    and ``emulator/apis/__init__.py`` lists it; nothing else names it."""
 
     name: str  # fixture key and journal ``api`` value
     title: str
     router: APIRouter
-    tenant_model: type[BaseModel]
-    service_factory: Callable[[Any], Service]
+    tenant_model: type[TenantModel]
+    service_factory: ServiceFactory  # the runtime -> the API's Service
+    worker_tenant: WorkerTenant  # a fresh per-worker tenant for a shared emulator
     admin_router: APIRouter | None = None  # mounted under /_emulator/<name>
     endpoints: Callable[[str], Mapping[str, str]] | None = None  # base URL -> URLs for /health
     errors: tuple[ErrorFamily, ...] = ()  # its error tables, for injected business errors

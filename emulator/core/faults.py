@@ -4,7 +4,7 @@ of the API's own business errors, wait, drop the connection, or cut an upload sh
 A rule matches ``api`` / ``method`` / a ``path`` glob and optionally a ``tenant``; its
 schedule lets the first ``skip`` matches through, then acts on the next ``times`` (or on
 every match while ``times`` is null). Rules without a tenant are checked as the request
-enters its vendor route (the :func:`~emulator.core.apis.vendor_router` wrapper, the first
+enters its vendor route (the :func:`~emulator.core.routing.vendor_router` wrapper, the first
 code any vendor route runs, is where the request's API is known; requests no vendor route
 takes are never faulted); rules with a tenant once the API has identified the tenant
 (``journal.info().tenant = ...`` calls the hook :class:`FaultMiddleware` installs). Within
@@ -45,7 +45,7 @@ from .errors import ErrorCode, VendorError
 from .statuses import allow_statuses
 
 if TYPE_CHECKING:
-    from .apis import ApiSpec, ErrorFamily, Renderer
+    from .contract import ApiSpec, ErrorFamily, Renderer
 
 ACTIONS = ("status", "error", "drop", "cut")
 FIELDS = (

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .contract import takes_preload
 from .errors import VendorError
 
 if TYPE_CHECKING:
@@ -69,20 +70,15 @@ def segments(api: str, tenant: str, path: str, *, minimum: int = 1) -> list[str]
 
 async def preload_one(emu: Emulator, api: str, tenant: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
     """Hand one file to its API's service; :class:`PreloadError` on any refusal."""
-    spec = emu.apis.get(api)
-    service = emu.service(api) if spec is not None and spec.service_factory is not None else None
-    if service is None or not hasattr(service, "preload"):
+    service = emu.services.get(api)
+    if service is None or not takes_preload(service):
         raise PreloadError(f"unknown API folder {api!r} (one of: {', '.join(preloadable(emu))})",
                            file=where(api, tenant, path))
     return await service.preload(tenant, path, chunks)
 
 
 def preloadable(emu: Emulator) -> list[str]:
-    names = []
-    for name, spec in emu.apis.items():
-        if spec.service_factory is not None and hasattr(emu.service(name), "preload"):
-            names.append(name)
-    return names
+    return [name for name, service in emu.services.items() if takes_preload(service)]
 
 
 # -- the tree --------------------------------------------------------------------------

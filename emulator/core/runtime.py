@@ -3,13 +3,14 @@ journal and tenants. One per app; tests make as many as they like."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import delete
+from starlette.requests import Request
 
 from ..settings import Settings
-from .apis import ApiSpec
+from .contract import ApiSpec, Service
 from .blobs import Blob, BlobChunk, BlobStore
 from .clock import Clock
 from .db import Base, Database
@@ -21,6 +22,8 @@ from .ratelimit import RateLimiter
 from .snapshots import Snapshots
 from .space import SpaceGuard, is_space_error
 from .tenants import Tenants
+
+S = TypeVar("S", bound=Service)
 
 
 class Emulator:
@@ -40,7 +43,7 @@ class Emulator:
         self.journal = Journal(self.clock, settings.journal_size)
         self.tenants = Tenants(self.db, apis)
         self.faults = Faults(self.apis)
-        self._services: dict[str, Any] = {}
+        self._services: dict[str, Service] = {}
         self.snapshots = Snapshots(self)
         self.preloaded: Any = None  # core.preload.Summary of --preload, shown in the banner
 
@@ -69,16 +72,28 @@ class Emulator:
             self.tenants.reload()
             self.tenants.load_files(self.settings.fixtures)
         for name, spec in self.apis.items():
-            if spec.service_factory is not None:
-                self._services[name] = spec.service_factory(self)
+            self._services[name] = spec.service_factory(self)
         if self._image is None and self.settings.import_file is not None:
             # --import FILE: the exported state, then the fixture files' tenants on top.
             # Raises SnapshotError for a file that is not a snapshot this emulator reads.
             self.snapshots.restore_file(self.settings.import_file)
             self.tenants.load_files(self.settings.fixtures)
 
-    def service(self, api: str) -> Any:
+    @property
+    def services(self) -> Mapping[str, Service]:
+        """Each registered API's service, by API name (made at start)."""
+        return self._services
+
+    def service(self, api: str) -> Service:
         return self._services[api]
+
+    def service_as(self, api: str, kind: type[S]) -> S:
+        """The API's service as its own class (what that API's routes and admin calls use,
+        through one typed accessor in the API's folder)."""
+        service = self._services[api]
+        if not isinstance(service, kind):
+            raise TypeError(f"the {api} service is a {type(service).__name__}, not a {kind.__name__}")
+        return service
 
     def reset(self, scope: Scope | None = None) -> None:
         """Drop every object, upload session, event, journal entry, limit counter and
@@ -113,11 +128,16 @@ class Emulator:
 
     def state_changed(self) -> None:
         """Tell each service that rows changed under it (reset, restore): it drops what
-        it derived from them in memory (its optional ``state_changed`` hook)."""
+        it derived from them in memory (its ``state_changed`` hook)."""
         for service in self._services.values():
-            hook = getattr(service, "state_changed", None)
-            if callable(hook):
-                hook()
+            service.state_changed()
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def emulator_of(request: Request) -> Emulator:
+    """The emulator serving a request (the app keeps it at ``app.state.emulator``, swapped
+    for a fresh one per test by the pytest plugin)."""
+    emu: Emulator = request.app.state.emulator
+    return emu

@@ -307,11 +307,10 @@ class Snapshots:
 
     def _whole_meta(self) -> dict[str, Any]:
         services = {}
-        for api in self.emu.apis:
-            service = self.emu._services.get(api)
-            save = getattr(service, "save_state", None)
-            if callable(save):
-                services[api] = save()
+        for api, service in self.emu.services.items():
+            state = service.save_state()
+            if state is not None:
+                services[api] = state
         return {"clock": self.emu.clock.save(), "ids": self.emu.ids.save(), "services": services}
 
     def _fill(self, conn: Connection, scope: Scope | None) -> Meta:
@@ -421,10 +420,9 @@ class Snapshots:
             self.emu.clock.load(meta.clock or {})
             self.emu.ids.load(meta.ids)
             for api, state in (meta.services or {}).items():
-                service = self.emu._services.get(api)
-                load = getattr(service, "load_state", None)
-                if callable(load):
-                    load(state)
+                service = self.emu.services.get(api)
+                if service is not None:
+                    service.load_state(state)
             self.emu.limiter.reset()
         else:
             self.emu.limiter.reset(meta.scope)
@@ -796,10 +794,10 @@ def check_states(meta: Meta, emu: Emulator) -> None:
     if not isinstance(services, dict):
         raise SnapshotError("snapshot meta: services must map API names to their settings")
     for api, state in services.items():
-        check = getattr(emu._services.get(api), "check_state", None)
-        if callable(check):
+        service = emu.services.get(api)
+        if service is not None:
             try:
-                check(state)
+                service.check_state(state)
             except (TypeError, ValueError) as exc:
                 raise SnapshotError(f"snapshot meta: the {api} settings are not valid ({exc})") from None
 

@@ -8,7 +8,7 @@ delete makes room at once. Refusing before the disk is full keeps the reserve fo
 always work: deletes, the write-ahead log's checkpoints, tokens and other small rows, and a
 restart.
 
-A full store answers each API's own error (see ``core/apis.py``) with the journal's
+A full store answers each API's own error (see ``core/routing.py``) with the journal's
 ``reason`` saying so, and is logged once when it fills up and once when it has room again,
 never as a traceback per request.
 """

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -21,10 +21,9 @@ from sqlalchemy import JSON, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, Database
+from .tenant_model import TenantModel
 
-if TYPE_CHECKING:
-    from .apis import ApiSpec
-
+__all__ = ["FixtureError", "TenantModel", "TenantRow", "Tenants", "WithTenantModel"]
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -48,14 +47,15 @@ class FixtureError(ValueError):
     """A fixture document or file that cannot be loaded; the message is one line."""
 
 
-class TenantModel(BaseModel):
-    """Base of every API's tenant record: unknown keys are an error."""
+class WithTenantModel(Protocol):
+    """What the tenant store needs of a registered API (an ``ApiSpec`` is one): its name
+    and its tenant record model. Structural, so this module needs no import of the contract."""
 
-    model_config = ConfigDict(extra="forbid")
+    @property
+    def name(self) -> str: ...
 
-    def identity(self) -> str:
-        """The value that identifies this tenant within its API."""
-        raise NotImplementedError
+    @property
+    def tenant_model(self) -> type[TenantModel]: ...
 
 
 class TenantRow(Base):
@@ -88,9 +88,9 @@ def _document_model(apis: tuple[tuple[str, type[TenantModel]], ...]) -> type[Bas
 
 
 class Tenants:
-    def __init__(self, db: Database, specs: Iterable[ApiSpec]) -> None:
+    def __init__(self, db: Database, specs: Iterable[WithTenantModel]) -> None:
         self.db = db
-        self.specs = {s.name: s for s in specs}
+        self.specs: dict[str, WithTenantModel] = {s.name: s for s in specs}
         self._document_model = _document_model(tuple((n, s.tenant_model) for n, s in self.specs.items()))
         self._index: dict[str, dict[str, BaseModel]] = {name: {} for name in self.specs}
         self._lock = threading.Lock()

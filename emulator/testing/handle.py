@@ -8,32 +8,34 @@ in the request journal a test asserts on.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from ..apis.antelope.tenant import Tenant as AntelopeTenant
-from ..apis.jpush.tenant import Tenant as JPushTenant
+from ..apis import ALL_APIS
 from ..apis.nextjoy.auth import compute_sign
-from ..apis.nextjoy.tenant import Tenant as NextJoyTenant
-from ..apis.pan123.tenant import Tenant as Pan123Tenant
-from ..apis.wechat.tenant import Tenant as WeChatTenant
+from ..core.contract import ApiSpec
+from ..core.tenants import TenantModel
 
-TENANT_MODELS: dict[str, type] = {
-    "pan123": Pan123Tenant,
-    "jpush": JPushTenant,
-    "wechat": WeChatTenant,
-    "antelope": AntelopeTenant,
-    "nextjoy": NextJoyTenant,
-}
 Scope = Mapping[str, Iterable[str]]
 
 
 class AdminError(RuntimeError):
     """The admin API refused a helper call; the message is its answer."""
+
+
+def tenant_models(apis: Iterable[ApiSpec]) -> dict[str, type[TenantModel]]:
+    """Each registered API's tenant model, by API name."""
+    return {spec.name: spec.tenant_model for spec in apis}
+
+
+def parse_tenants(models: Mapping[str, type[TenantModel]], doc: Mapping[str, Any]) -> dict[str, TenantModel]:
+    """The first tenant of each API a fixture document lists, as its model (an API these
+    models do not know, or one without tenants, is left out)."""
+    return {api: models[api].model_validate(ts[0]) for api, ts in doc.items() if ts and api in models}
 
 
 class Credentials:
@@ -134,8 +136,11 @@ class EmulatorHandle:
     client: httpx.Client
 
     def __init__(self, client: httpx.Client, url: str, public_url: str | None = None,
-                 tenants: Mapping[str, Any] | None = None, admin_token: str | None = None) -> None:
+                 tenants: Mapping[str, Any] | None = None, admin_token: str | None = None,
+                 apis: Sequence[ApiSpec] = ALL_APIS) -> None:
+        """``apis``: the APIs the emulator serves (their tenant models read the credentials)."""
         self.client = client
+        self.tenant_models = tenant_models(apis)
         self.admin_token = admin_token  # sent as Authorization: Bearer on admin calls (--admin-token)
         self.url = url.rstrip("/")
         self.public_url = (public_url or url).rstrip("/")
@@ -180,15 +185,13 @@ class EmulatorHandle:
             if self._own is not None:
                 self._credentials = Credentials(self._own)
             else:
-                doc = self._admin("GET", "/credentials")
-                self._credentials = Credentials(
-                    {api: TENANT_MODELS[api].model_validate(ts[0]) for api, ts in doc.items() if ts}
-                )
+                self._credentials = Credentials(parse_tenants(self.tenant_models, self._admin("GET", "/credentials")))
         return self._credentials
 
     def tenants(self, api: str) -> list[Any]:
         """Every tenant of an API, as the API's tenant model."""
-        return [TENANT_MODELS[api].model_validate(t) for t in self._admin("GET", "/credentials").get(api, [])]
+        model = self.tenant_models[api]
+        return [model.model_validate(t) for t in self._admin("GET", "/credentials").get(api, [])]
 
     def add_tenants(self, document: Mapping[str, Any]) -> None:
         """Add tenants at run time (a fixture document: ``{"jpush": [{"app_key": ...}]}``); one

@@ -13,7 +13,7 @@ Three things make it cheap:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from ..apis import ALL_APIS
 from ..app import create_app
+from ..core.contract import ApiSpec
 from ..core.runtime import Emulator
 from ..settings import Settings
 from .asgi import AsyncASGITransport, SyncASGITransport
@@ -28,16 +29,16 @@ from .handle import EmulatorHandle
 
 BASE_URL = "http://emulator.test"
 
-_images: dict[str, bytes] = {}
-_idle_apps: list[FastAPI] = []
+_images: dict[tuple[str, tuple[str, ...]], bytes] = {}
+_idle_apps: dict[tuple[str, ...], list[FastAPI]] = {}  # by the names of the APIs they serve
 _pool_lock = threading.Lock()
 
 
-def _image(settings: Settings) -> bytes:
-    key = settings.model_dump_json()
+def _image(settings: Settings, apis: Sequence[ApiSpec], names: tuple[str, ...]) -> bytes:
+    key = (settings.model_dump_json(), names)
     image = _images.get(key)
     if image is None:
-        template = Emulator(settings, ALL_APIS)
+        template = Emulator(settings, apis)
         template.start()
         image = _images[key] = template.db.image()
         template.close()
@@ -47,20 +48,24 @@ def _image(settings: Settings) -> bytes:
 class InProcessEmulator(EmulatorHandle):
     """A fresh emulator with an httpx client bound to it (``base_url`` = :attr:`url`).
 
-    ``state`` is the emulator's core object, for tests that want to reach in directly."""
+    ``state`` is the emulator's core object, for tests that want to reach in directly;
+    ``apis`` the APIs it serves (default: every registered one)."""
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(self, settings: Settings | None = None, *, apis: Sequence[ApiSpec] = ALL_APIS,
+                 **overrides: Any) -> None:
         settings = _settings(settings, overrides)
-        self.state = Emulator(settings, ALL_APIS, image=_image(settings))
+        self._names = tuple(spec.name for spec in apis)
+        self.state = Emulator(settings, apis, image=_image(settings, apis, self._names))
         self.state.start()
         with _pool_lock:
-            app = _idle_apps.pop() if _idle_apps else None
+            idle = _idle_apps.get(self._names)
+            app = idle.pop() if idle else None
         if app is None:
             app = create_app(settings, emulator=self.state)
         app.state.emulator = self.state
         self.app = app
         client = httpx.Client(transport=SyncASGITransport(app), base_url=BASE_URL)
-        super().__init__(client, BASE_URL, admin_token=settings.admin_token)
+        super().__init__(client, BASE_URL, admin_token=settings.admin_token, apis=apis)
         self._closed = False
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
@@ -81,7 +86,7 @@ class InProcessEmulator(EmulatorHandle):
         self.client.close()
         self.state.close()
         with _pool_lock:
-            _idle_apps.append(self.app)
+            _idle_apps.setdefault(self._names, []).append(self.app)
 
     def __enter__(self) -> InProcessEmulator:
         return self

@@ -9,6 +9,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -17,14 +18,18 @@ import uvicorn
 from ..app import create_app
 from ..cli import _bind
 from ..settings import Settings
-from .handle import TENANT_MODELS, AdminError, EmulatorHandle
+from ..apis import ALL_APIS
+from ..core.contract import ApiSpec
+from .handle import AdminError, EmulatorHandle, parse_tenants, tenant_models
 
 
 class LiveEmulator(EmulatorHandle):
     """Serves every API on ``url`` (``http://127.0.0.1:<free port>``); links the APIs hand out
     use the same base (``public_url == url``). ``state`` is the emulator's core object."""
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(self, settings: Settings | None = None, *, apis: Sequence[ApiSpec] = ALL_APIS,
+                 **overrides: Any) -> None:
+        """``apis``: the APIs it serves (default: every registered one)."""
         sock = _bind("127.0.0.1", 0)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         values: dict[str, Any] = {"database_url": "sqlite://"}
@@ -33,7 +38,7 @@ class LiveEmulator(EmulatorHandle):
         values.update(overrides)
         values["public_url"] = url
         settings = Settings(**values)
-        self.app = create_app(settings)
+        self.app = create_app(settings, apis=apis)
         self.state = self.app.state.emulator
         config = uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=2, server_header=False,
                                 lifespan="off")
@@ -47,7 +52,7 @@ class LiveEmulator(EmulatorHandle):
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the emulator server did not start")
             time.sleep(0.005)
-        super().__init__(httpx.Client(base_url=url, timeout=30), url, url, admin_token=settings.admin_token)
+        super().__init__(httpx.Client(base_url=url, timeout=30), url, url, admin_token=settings.admin_token, apis=apis)
 
     def close(self) -> None:
         self._server.should_exit = True
@@ -69,8 +74,10 @@ class SharedEmulator(EmulatorHandle):
     It adds tenants of its own, one per API, named after ``worker`` and a random tag, so
     that its reset, snapshots, journal and faults touch only them."""
 
-    def __init__(self, url: str, worker: str = "main", admin_token: str | None = None) -> None:
-        """``admin_token``: the emulator's ``--admin-token`` (default: ``EMULATOR_ADMIN_TOKEN``)."""
+    def __init__(self, url: str, worker: str = "main", admin_token: str | None = None,
+                 apis: Sequence[ApiSpec] = ALL_APIS) -> None:
+        """``admin_token``: the emulator's ``--admin-token`` (default: ``EMULATOR_ADMIN_TOKEN``);
+        ``apis``: the APIs it serves (default: every registered one)."""
         client = httpx.Client(base_url=url.rstrip("/"), timeout=30)
         if admin_token is None:
             admin_token = os.environ.get("EMULATOR_ADMIN_TOKEN") or None
@@ -86,13 +93,17 @@ class SharedEmulator(EmulatorHandle):
         if r.status_code >= 400:
             client.close()
             raise AdminError(f"the emulator at {url} refused the admin call: {r.text}")
-        own = _own_tenants(r.json(), tag)
+        try:
+            own = _own_tenants({spec.name: spec for spec in apis}, r.json(), tag)
+        except AdminError:
+            client.close()
+            raise
         r = client.post("/_emulator/fixtures", json=own, headers=auth)
         if r.status_code >= 400:
             client.close()
             raise AdminError(f"could not add this worker's tenants: {r.text}")
-        tenants = {api: TENANT_MODELS[api].model_validate(ts[0]) for api, ts in own.items()}
-        super().__init__(client, url, base, tenants=tenants, admin_token=admin_token)
+        tenants = parse_tenants(tenant_models(apis), own)
+        super().__init__(client, url, base, tenants=tenants, admin_token=admin_token, apis=apis)
 
     def close(self) -> None:
         try:
@@ -101,28 +112,12 @@ class SharedEmulator(EmulatorHandle):
             self.client.close()
 
 
-def _own_tenants(doc: dict[str, list[dict[str, Any]]], tag: str) -> dict[str, list[dict[str, Any]]]:
-    """Copies of the first tenant of each API with identities (and secrets) of their own."""
-    number = int(secrets.token_hex(3), 16) % 9_000_000 + 1_000_000
-    out: dict[str, list[dict[str, Any]]] = {}
-    for api, tenants in doc.items():
-        if not tenants:
-            continue
-        t = dict(tenants[0])
-        if api == "pan123":
-            t.update(client_id=f"{t['client_id']}-{tag}", client_secret=secrets.token_hex(16))
-        elif api == "jpush":
-            t.update(app_key=f"{t['app_key']}-{tag}", master_secret=secrets.token_hex(12))
-            if t.get("dev_key"):
-                t.update(dev_key=f"{t['dev_key']}-{tag}", dev_secret=secrets.token_hex(12))
-        elif api == "wechat":
-            t.update(appid=f"{t['appid']}{tag}".replace("-", ""), secret=secrets.token_hex(16))
-        elif api == "antelope":
-            t.update(app_id=f"{t['app_id']}-{tag}", app_key=secrets.token_hex(16))
-        elif api == "nextjoy":
-            t.update(child_id=number, app_secret=secrets.token_hex(16), bucket=f"{t['bucket']}-{tag}",
-                     qiniu_access_key=f"ak-{tag}-{secrets.token_hex(8)}", qiniu_secret_key=secrets.token_hex(16))
-        else:
-            continue
-        out[api] = [t]
-    return out
+def _own_tenants(specs: Mapping[str, ApiSpec], doc: dict[str, list[dict[str, Any]]],
+                 tag: str) -> dict[str, list[dict[str, Any]]]:
+    """Copies of the first tenant of each API with identities (and secrets) of their own
+    (each API's ``worker_tenant``). An API the emulator serves that this process does not
+    know is refused: the worker would share its tenant with every other worker."""
+    unknown = sorted(api for api, tenants in doc.items() if tenants and api not in specs)
+    if unknown:
+        raise AdminError(f"the emulator serves API(s) this test process does not know: {', '.join(unknown)}")
+    return {api: [specs[api].worker_tenant(dict(tenants[0]), tag)] for api, tenants in doc.items() if tenants}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,16 +9,13 @@ from fastapi import Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ...core import jsonbody
+from ...admin.bodies import read_json
+from ...admin.errors import AdminError
 
 from .auth import UINT32_MAX
-from .service import AntelopeService
+from .routes import _service
 
 router = APIRouter(tags=["admin: antelope"])
-
-
-def _service(request: Request) -> AntelopeService:
-    return request.app.state.emulator.service("antelope")
 
 
 class TokenRequest(BaseModel):
@@ -50,19 +46,17 @@ async def mint(request: Request) -> JSONResponse:
     """An access_token for ``cid`` signed with the app's app_key:
     ``{"access_token", "app_id", "cid", "control", "expire"}``. A body that is not such an
     object (not JSON, NaN, numbers out of range, a lone surrogate) is 400 with the reason."""
+    document = await read_json(request, empty={})
     try:
-        raw = await request.body()
-        body = TokenRequest.model_validate(jsonbody.loads(raw) if raw.strip() else {})
-    except json.JSONDecodeError as exc:
-        return JSONResponse({"error": f"body is not JSON: {exc.msg}"}, status_code=400)
+        body = TokenRequest.model_validate(document)
     except ValidationError as exc:
-        return JSONResponse({"error": _invalid(exc)}, status_code=400)
+        raise AdminError(400, _invalid(exc))
     try:
         answer = _service(request).mint(body.app_id, body.cid, body.control, body.expire, body.ttl)
     except LookupError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=404)
+        raise AdminError(404, str(exc))
     except ValueError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        raise AdminError(400, str(exc))
     return JSONResponse(answer)
 
 
@@ -84,7 +78,7 @@ async def object_content(obj_id: str, request: Request) -> Response:
     service = _service(request)
     found = next((o for o in service.all_objects() if o["obj_id"] == obj_id), None)
     if found is None:
-        return JSONResponse({"error": f"no object {obj_id!r}"}, status_code=404)
+        raise AdminError(404, f"no object {obj_id!r}")
     blob_id = service.blob_of(obj_id)
     return StreamingResponse(service.read(blob_id), media_type="application/octet-stream",
                              headers={"Content-Length": str(found["file_size"])})

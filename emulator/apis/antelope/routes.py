@@ -14,7 +14,8 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
-from ...core.apis import vendor_router
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
@@ -45,7 +46,8 @@ router = vendor_router("antelope", render, internal=AntelopeError.INTERNAL, inva
 
 
 def _service(request: Request) -> AntelopeService:
-    return request.app.state.emulator.service("antelope")
+    """The antelope service serving this request: the API's one typed accessor of it."""
+    return emulator_of(request).service_as("antelope", AntelopeService)
 
 
 def _grant(request: Request) -> Grant:

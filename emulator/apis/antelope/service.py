@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ...core import jsonbody
 from ...core.blobs import BlobTooLarge, StagedBlob
+from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth
@@ -186,7 +187,7 @@ _ATTACHMENT_FIELDS = ("form_field", "key", "area_id", "metadata", "url", "file_n
 _MESSAGE_FIELDS = ("channel_id", "subject", "body", "attachments")
 
 
-class AntelopeService:
+class AntelopeService(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
         self._lock = threading.Lock()

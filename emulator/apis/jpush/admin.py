@@ -7,13 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from .service import JPushService
+from ...admin.errors import AdminError
+from .routes import _service
 
 router = APIRouter(tags=["admin: jpush"])
-
-
-def _service(request: Request) -> JPushService:
-    return request.app.state.emulator.service("jpush")
 
 
 @router.get("/files")
@@ -31,7 +28,7 @@ async def file_lines(file_id: str, request: Request) -> JSONResponse:
     service = _service(request)
     row = service.find(None, file_id)
     if row is None:
-        return JSONResponse({"error": f"no unexpired file {file_id!r}"}, status_code=404)
+        raise AdminError(404, f"no unexpired file {file_id!r}")
     return JSONResponse({**service.describe(row), "app_key": row.app_key, "lines": await service.lines(row)})
 
 
@@ -42,6 +39,6 @@ async def file_content(file_id: str, request: Request) -> Response:
     row = service.find(None, file_id)
     blob = None if row is None else service.emu.blobs.info(row.blob_id)
     if row is None or blob is None:
-        return JSONResponse({"error": f"no unexpired file {file_id!r}"}, status_code=404)
+        raise AdminError(404, f"no unexpired file {file_id!r}")
     return StreamingResponse(service.emu.blobs.read(row.blob_id), media_type="application/octet-stream",
                              headers={"Content-Length": str(blob.size)})

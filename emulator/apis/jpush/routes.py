@@ -9,7 +9,8 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from ...core import journal
-from ...core.apis import vendor_router
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
@@ -32,7 +33,8 @@ router = vendor_router("jpush", render, internal=JPushError.INTERNAL, invalid=JP
 
 
 def _service(request: Request) -> JPushService:
-    return request.app.state.emulator.service("jpush")
+    """The jpush service serving this request: the API's one typed accessor of it."""
+    return emulator_of(request).service_as("jpush", JPushService)
 
 
 def _rate_headers(decision: Decision) -> dict[str, str]:

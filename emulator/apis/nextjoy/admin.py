@@ -8,13 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from .service import NextJoyService
+from ...admin.errors import AdminError
+from .routes import _service
 
 router = APIRouter(tags=["admin: nextjoy"])
-
-
-def _service(request: Request) -> NextJoyService:
-    return request.app.state.emulator.service("nextjoy")
 
 
 @router.get("/objects")
@@ -29,7 +26,7 @@ async def object_bytes(bucket: str, key: str, request: Request) -> Response:
     service = _service(request)
     row = service.find_object(bucket, key)
     if row is None:
-        return JSONResponse({"error": f"no object {key!r} in bucket {bucket!r}"}, status_code=404)
+        raise AdminError(404, f"no object {key!r} in bucket {bucket!r}")
     return StreamingResponse(
         service.emu.blobs.read(row.blob_id),
         media_type=row.mime_type,

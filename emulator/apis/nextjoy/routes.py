@@ -15,7 +15,8 @@ from python_multipart.multipart import parse_options_header
 
 from ...core import jsonbody
 from ...core import journal
-from ...core.apis import vendor_router
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body, read_limited
 from ...core.urls import public_base
@@ -31,7 +32,8 @@ MAX_FIELDS = 256  # how many fields (besides the file) a Qiniu form may carry
 
 
 def _service(request: Request) -> NextJoyService:
-    return request.app.state.emulator.service("nextjoy")
+    """The nextjoy service serving this request: the API's one typed accessor of it."""
+    return emulator_of(request).service_as("nextjoy", NextJoyService)
 
 
 

@@ -2,7 +2,10 @@
 presigned-PUT slice upload with 秒传, detail, list, delete and download links, and the
 cloud-disk upload flow of the document's PHP demo."""
 
-from ...core.apis import ApiSpec, ErrorFamily
+import secrets
+from typing import Any
+
+from ...core.contract import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
 from . import routes
 from .admin import router as admin_router
@@ -11,11 +14,17 @@ from .routes import router
 from .service import Pan123Service
 from .tenant import Tenant
 
+def worker_tenant(record: dict[str, Any], tag: str) -> dict[str, Any]:
+    """A copy of a tenant record with a client id and secret of its own (testing/server.py)."""
+    return {**record, "client_id": f"{record['client_id']}-{tag}", "client_secret": secrets.token_hex(16)}
+
+
 API = ApiSpec(
     name="pan123",
     title="123pan open platform (image hosting)",
     router=router,
     tenant_model=Tenant,
+    worker_tenant=worker_tenant,
     service_factory=Pan123Service,
     admin_router=admin_router,
     endpoints=lambda base: {"pan123": base},

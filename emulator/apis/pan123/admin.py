@@ -3,21 +3,17 @@ lifetime, presigned-URL validity, asynchronous completion, QPS table) and what i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ...core import jsonbody
-from ...core.apis import AdminRefusal, admin_tenant
-from .service import Pan123Service
+from ...admin.bodies import admin_tenant, read_json
+from ...admin.errors import AdminError
+from .routes import _service
+from .tenant import Tenant
 
 router = APIRouter(tags=["admin: pan123"])
-
-
-def _service(request: Request) -> Pan123Service:
-    return request.app.state.emulator.service("pan123")
 
 
 @router.get("/config")
@@ -29,14 +25,11 @@ async def get_config(request: Request) -> dict[str, Any]:
 async def set_config(request: Request) -> Response:
     """Partial update, e.g. ``{"slice_size": 65536, "async_seconds": 0, "qps": {"api/v1/access_token": 5}}``;
     ``{"reset": true}`` restores the documented defaults first. A bad field changes nothing."""
+    body = await read_json(request, empty={})
     try:
-        raw = await request.body()
-        body = jsonbody.loads(raw) if raw.strip() else {}
         return JSONResponse(_service(request).update_config(body))
-    except json.JSONDecodeError as exc:
-        return JSONResponse({"error": f"body is not JSON: {exc.msg}"}, status_code=400)
     except ValueError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        raise AdminError(400, str(exc))
 
 
 @router.get("/files")
@@ -63,7 +56,7 @@ async def file_content(file_id: str, request: Request) -> Response:
     try:
         dl = service.download_of(file_id)
     except KeyError:
-        return JSONResponse({"error": f"no file {file_id!r}"}, status_code=404)
+        raise AdminError(404, f"no file {file_id!r}")
     return StreamingResponse(service.stream(dl, count_traffic=False), media_type="application/octet-stream",
                              headers={"Content-Length": str(dl.size)})
 
@@ -81,9 +74,6 @@ async def mint_token(request: Request) -> Response:
     """An access token for a client id (default: the first 123pan tenant) without calling
     /api/v1/access_token, so a test's journal and QPS windows stay untouched:
     ``{"client_id"?}`` → ``{"client_id", "accessToken", "expiredAt"}``."""
-    try:
-        tenant = await admin_tenant(request, "pan123", "client_id")
-    except AdminRefusal as exc:
-        return exc.response()
+    tenant = await admin_tenant(request, "pan123", "client_id", Tenant)
     answer = _service(request).issue_token(tenant.client_id, tenant.client_secret)
     return JSONResponse({"client_id": tenant.client_id, **answer})

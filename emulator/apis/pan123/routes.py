@@ -11,7 +11,8 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
-from ...core.apis import vendor_router
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.errors import VendorError
 from ...core.methods import METHODS, refuse_other_methods
 from ...core.multipart import drain_body
@@ -49,7 +50,8 @@ storage_router = vendor_router("pan123", render_xml, internal=S3Error.INTERNAL, 
 
 
 def _service(request: Request) -> Pan123Service:
-    return request.app.state.emulator.service("pan123")
+    """The pan123 service serving this request: the API's one typed accessor of it."""
+    return emulator_of(request).service_as("pan123", Pan123Service)
 
 
 def _begin(request: Request) -> Pan123Service:

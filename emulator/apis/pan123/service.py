@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ...core.blobs import Blob, BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
+from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Limit
@@ -115,7 +116,7 @@ class Download:
     client_id: str = ""  # whose file it is
 
 
-class Pan123Service:
+class Pan123Service(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
         self.config = Config()

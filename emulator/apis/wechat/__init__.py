@@ -1,7 +1,10 @@
 """WeChat Cloud Base (微信云开发) storage: access token, upload links and the COS form POST
 they lead to, download links, batch delete."""
 
-from ...core.apis import ApiSpec, ErrorFamily
+import secrets
+from typing import Any
+
+from ...core.contract import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
 from . import routes
 from .admin import router as admin_router
@@ -10,11 +13,17 @@ from .routes import router
 from .service import WeChatService
 from .tenant import Tenant
 
+def worker_tenant(record: dict[str, Any], tag: str) -> dict[str, Any]:
+    """A copy of a tenant record with an appid and secret of its own (testing/server.py)."""
+    return {**record, "appid": f"{record['appid']}{tag}".replace("-", ""), "secret": secrets.token_hex(16)}
+
+
 API = ApiSpec(
     name="wechat",
     title="WeChat Cloud Base storage",
     router=router,
     tenant_model=Tenant,
+    worker_tenant=worker_tenant,
     service_factory=WeChatService,
     admin_router=admin_router,
     endpoints=lambda base: {"wechat": base},

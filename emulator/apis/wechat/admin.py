@@ -8,17 +8,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import or_, select
 
-from ...core.apis import AdminRefusal, admin_tenant
+from ...admin.bodies import admin_tenant
+from ...admin.errors import AdminError
 from . import auth
 from .models import WeChatFile
 from .naming import bucket_of, parse_file_id
-from .service import WeChatService
+from .routes import _service
+from .tenant import Tenant
 
 router = APIRouter(tags=["admin: wechat"])
-
-
-def _service(request: Request) -> WeChatService:
-    return request.app.state.emulator.service("wechat")
 
 
 @router.get("/files")
@@ -49,7 +47,7 @@ async def content(request: Request, file_id: str) -> Response:
                 .order_by(WeChatFile.id)
             ).scalars().first()
     if row is None:
-        return JSONResponse({"error": f"no file {file_id!r}"}, status_code=404)
+        raise AdminError(404, f"no file {file_id!r}")
     return StreamingResponse(emu.blobs.read(row.blob_id), media_type="application/octet-stream",
                              headers={"Content-Length": str(row.size)})
 
@@ -59,10 +57,7 @@ async def mint_token(request: Request) -> Response:
     """An access_token for an appid (default: the first WeChat tenant) without calling
     /cgi-bin/token: ``{"appid"?}`` → ``{"appid", "access_token", "expires_in"}``. As with
     /cgi-bin/token, the app's earlier tokens then expire after the overlap window."""
-    try:
-        tenant = await admin_tenant(request, "wechat", "appid")
-    except AdminRefusal as exc:
-        return exc.response()
+    tenant = await admin_tenant(request, "wechat", "appid", Tenant)
     emu = request.app.state.emulator
     return JSONResponse({"appid": tenant.appid, "access_token": auth.issue_token(emu, tenant.appid),
                          "expires_in": auth.TOKEN_TTL})

@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ...core import jsonbody
 from ...core import journal
-from ...core.apis import vendor_router
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.blobs import StagedBlob
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
@@ -56,7 +57,8 @@ storage_router = vendor_router("wechat", render_xml, internal=CosError.INTERNAL,
 
 
 def _service(request: Request) -> WeChatService:
-    return request.app.state.emulator.service("wechat")
+    """The wechat service serving this request: the API's one typed accessor of it."""
+    return emulator_of(request).service_as("wechat", WeChatService)
 
 
 

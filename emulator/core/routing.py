@@ -1,56 +1,25 @@
-"""How an API plugs into the core: its spec, and the router class that gives every route
-the vendor's error envelope and a journal entry tagged with the API's name."""
+"""The router an API's routes are made on (:func:`vendor_router`): every route gets the
+vendor's error envelope and a journal entry tagged with the API's name, and injected
+faults act before it runs. What an API registers is core/contract.py."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
-from . import jsonbody
 from . import faults, journal
-from .errors import ErrorCode, ErrorTable, VendorError
+from .bodies import drain
+from .contract import Renderer
+from .errors import ErrorCode, VendorError
 from .space import StoreFull, as_store_full, is_disk_full
-from .tenants import TenantModel
-
-if TYPE_CHECKING:
-    from .runtime import Emulator
 
 log = logging.getLogger("emulator")
-
-Renderer = Callable[[VendorError], Response]
-
-
-@dataclass(frozen=True)
-class ErrorFamily:
-    """One of an API's error tables and the envelope it is answered in (an API may have
-    several: its JSON API and a storage host). ``prepare`` is what that API's routes do first
-    for every request to set up ids the envelope carries (123pan's x-traceID, Qiniu's
-    X-Reqid); a fault answering before the route runs calls it."""
-
-    table: type[ErrorTable]
-    render: Renderer
-    prepare: Callable[[Request], Any] | None = None
-
-
-@dataclass
-class ApiSpec:
-    name: str  # fixture key and journal ``api`` value
-    title: str
-    router: APIRouter
-    tenant_model: type[TenantModel]
-    service_factory: Callable[[Emulator], Any] | None = None
-    admin_router: APIRouter | None = None  # mounted under /_emulator/<name>
-    endpoints: Callable[[str], dict[str, str]] | None = None  # base URL -> URLs for /health
-    implemented: bool = True
-    errors: tuple[ErrorFamily, ...] = ()  # its error tables, for injected business errors
 
 
 class NoAnswer(Response):
@@ -120,8 +89,6 @@ def vendor_router(
     async def _store_full(exc: Exception, request: Request, info: journal.RequestInfo) -> Response:
         refusal = as_store_full(exc)
         request.app.state.emulator.space.note_full(refusal.reason, disk=not isinstance(exc, StoreFull))  # one log line
-        from .bodies import drain
-
         await drain()  # a client still sending gets the answer
         spec = full or internal
         assert spec is not None
@@ -153,37 +120,3 @@ def _validation_text(exc: RequestValidationError) -> str:
     e = errs[0]
     loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
     return f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid"))
-
-
-class AdminRefusal(Exception):
-    """An admin call refused: ``response()`` is its ``{"error": ...}`` answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def response(self) -> Response:
-        return JSONResponse({"error": str(self)}, status_code=self.status)
-
-
-async def admin_tenant(request: Request, api: str, field: str) -> Any:
-    """The tenant an admin call names in its optional JSON body ``{field: identity}``
-    (default: the API's first tenant). Raises :class:`AdminRefusal` (400 bad body, 404
-    no such tenant)."""
-    raw = await request.body()
-    try:
-        body = jsonbody.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise AdminRefusal(400, f"bad body: not JSON ({exc})") from None
-    if not isinstance(body, dict) or set(body) - {field}:
-        raise AdminRefusal(400, f'bad body: expected {{"{field}": ...}} (optional)')
-    tenants = request.app.state.emulator.tenants
-    ident = body.get(field)
-    if ident is None:
-        found = tenants.all(api)
-        tenant = found[0] if found else None
-    else:
-        tenant = tenants.get(api, str(ident))
-    if tenant is None:
-        raise AdminRefusal(404, f"no {api} tenant {ident!r}")
-    return tenant
