@@ -1,0 +1,30 @@
+"""A sixth API that exists only for tests/testing/test_sixth_api.py: everything an API is made
+of (router, tenant model, service with state hooks, admin router, per-worker tenants) in its
+own package plus one registration, and nothing else of the emulator edited for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.core.contract import ApiSpec
+
+from .admin import admin_router
+from .routes import router
+from .service import SixthService
+from .tenant import Tenant
+
+
+def worker_tenant(record: dict[str, Any], tag: str) -> dict[str, Any]:
+    return {**record, "key": f"{record['key']}-{tag}"}
+
+
+API = ApiSpec(
+    name="sixth",
+    title="A sixth API (tests only)",
+    router=router,
+    tenant_model=Tenant,
+    service_factory=SixthService,
+    worker_tenant=worker_tenant,
+    admin_router=admin_router,
+    endpoints=lambda base: {"sixth": base + "/sixth"},
+)
