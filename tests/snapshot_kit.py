@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from emulator.apis import ALL_APIS
+
 T0 = 1_700_000_000.0  # the emulator clock is frozen here in these tests
 
 DEFAULT = {
@@ -32,16 +34,12 @@ SECOND = {
 }
 
 APIS = tuple(DEFAULT)
+MODELS = {spec.name: spec.tenant_model for spec in ALL_APIS}
 
 
 def identity(api: str, tenant: dict[str, Any]) -> str:
-    return {
-        "jpush": lambda t: t["app_key"],
-        "pan123": lambda t: t["client_id"],
-        "wechat": lambda t: t["appid"],
-        "antelope": lambda t: t["app_id"],
-        "nextjoy": lambda t: f"{t['appid']}:{t['child_id']}",
-    }[api](tenant)
+    """The tenant record's identity, as its API's tenant model tells it."""
+    return MODELS[api].model_validate(tenant).identity()
 
 
 def scope_of(tenants: dict[str, dict[str, Any]], apis=APIS) -> dict[str, list[str]]:
