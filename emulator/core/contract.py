@@ -91,6 +91,16 @@ ServiceFactory = Callable[[Any], Service]
 """Makes an API's service from the runtime (``emulator.core.runtime.Emulator``, typed
 loosely here so this module stays a leaf: the service classes annotate it exactly)."""
 
+@dataclass(frozen=True)
+class ObjectListing:
+    """What an API stores, for the dashboard's object browser (``GET /_emulator/objects``,
+    admin/objects.py): ``views`` (the first is the default) and ``items(emulator, tenant
+    identity or None, view)``, uniform item dicts (fields listed in admin/objects.py)."""
+
+    views: tuple[str, ...]
+    items: Callable[[Any, str | None, str], list[dict[str, Any]]]
+
+
 WorkerTenant = Callable[[dict[str, Any], str], dict[str, Any]]
 """A fixture record of the API's tenant -> a copy with an identity (and secrets) of its own,
 ``tag`` a short unique word: what a test worker sharing a live emulator adds for itself
@@ -113,3 +123,4 @@ class ApiSpec:
     admin_router: APIRouter | None = None  # mounted under /_emulator/<name>
     endpoints: Callable[[str], Mapping[str, str]] | None = None  # base URL -> URLs for /health
     errors: tuple[ErrorFamily, ...] = ()  # its error tables, for injected business errors
+    objects: ObjectListing | None = None  # what it stores, for GET /_emulator/objects

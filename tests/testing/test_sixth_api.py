@@ -54,6 +54,8 @@ def test_a_sixth_api_in_process(fixtures):
         assert c.post("/_emulator/sixth/greeting", json={"greeting": "hi"}).json() == {"greeting": "hi"}
         assert c.post("/_emulator/sixth/whoami", json={"key": "k9"}).json() == {"error": "no sixth tenant 'k9'"}
         assert c.post("/_emulator/sixth/whoami").json()["key"] == "k1"
+        listed = c.get("/_emulator/objects", params={"api": "sixth"}).json()
+        assert (listed["views"], listed["tenants"], listed["items"][0]["name"]) == (["greetings"], ["k1", "k2"], "hi")
 
         # snapshots carry its state through save_state / check_state / load_state
         service = emu.state.service("sixth")

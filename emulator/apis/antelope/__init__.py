@@ -8,6 +8,7 @@ from ...core.contract import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
 from . import routes
 from .admin import router as admin_router
+from .listing import LISTING
 from .errors import AntelopeError
 from .routes import router
 from .service import AntelopeService
@@ -26,6 +27,7 @@ API = ApiSpec(
     worker_tenant=worker_tenant,
     service_factory=AntelopeService,
     admin_router=admin_router,
+    objects=LISTING,
     endpoints=lambda base: {"antelope": base},
     errors=(ErrorFamily(AntelopeError, routes.render),),
 )

@@ -7,6 +7,7 @@ from ...core.contract import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
 from . import routes
 from .admin import router as admin_router
+from .listing import LISTING
 from .errors import JPushError
 from .routes import router
 from .service import JPushService
@@ -28,6 +29,7 @@ API = ApiSpec(
     worker_tenant=worker_tenant,
     service_factory=JPushService,
     admin_router=admin_router,
+    objects=LISTING,
     endpoints=lambda base: {"jpush": base},
     errors=(ErrorFamily(JPushError, routes.render),),
 )

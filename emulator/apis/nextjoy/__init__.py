@@ -13,6 +13,7 @@ from . import models  # noqa: F401  (registers the tables)
 from . import resumable_routes  # noqa: F401  (adds the resumable paths to the upload host)
 from . import routes
 from .admin import router as admin_router
+from .listing import LISTING
 from .errors import NextJoyError, QiniuError
 from .service import UC_PATH, UP_PATH, NextJoyService
 from .tenant import Tenant
@@ -43,6 +44,7 @@ API = ApiSpec(
     worker_tenant=worker_tenant,
     service_factory=NextJoyService,
     admin_router=admin_router,
+    objects=LISTING,
     endpoints=lambda base: {"nextjoy": base, "qiniu_upload": base + UP_PATH, "qiniu_uc": base + UC_PATH},
     errors=(
         ErrorFamily(NextJoyError, routes.render_nextjoy),

@@ -9,6 +9,7 @@ from ...core.contract import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
 from . import routes
 from .admin import router as admin_router
+from .listing import LISTING
 from .errors import Pan123Error, S3Error
 from .routes import router
 from .service import Pan123Service
@@ -27,6 +28,7 @@ API = ApiSpec(
     worker_tenant=worker_tenant,
     service_factory=Pan123Service,
     admin_router=admin_router,
+    objects=LISTING,
     endpoints=lambda base: {"pan123": base},
     errors=(
         ErrorFamily(Pan123Error, routes.render, prepare=routes._begin),

@@ -8,6 +8,7 @@ from ...core.contract import ApiSpec, ErrorFamily
 from . import models  # noqa: F401  (registers the tables)
 from . import routes
 from .admin import router as admin_router
+from .listing import LISTING
 from .errors import CosError, WeChatError
 from .routes import router
 from .service import WeChatService
@@ -26,6 +27,7 @@ API = ApiSpec(
     worker_tenant=worker_tenant,
     service_factory=WeChatService,
     admin_router=admin_router,
+    objects=LISTING,
     endpoints=lambda base: {"wechat": base},
     errors=(ErrorFamily(WeChatError, routes.render), ErrorFamily(CosError, routes.render_xml)),
 )
