@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from . import __version__
 from .admin import router as admin_router
-from .apis import ALL_APIS
 from .admin.guard import AdminGuardMiddleware, install_admin_handlers
+from .apis import ALL_APIS
 from .core.bodies import BodyMiddleware
 from .core.contract import ApiSpec
 from .core.faults import FaultMiddleware

@@ -1,9 +1,9 @@
 """The admin API under /_emulator (never a vendor path)."""
 
+from .dashboard import router as _dashboard_router
 from .faults import router as _faults_router
 from .objects import router as _objects_router
 from .preload import router as _preload_router
-from .dashboard import router as _dashboard_router
 from .routes import router
 from .snapshots import router as _snapshots_router
 

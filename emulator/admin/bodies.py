@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from ..core import jsonbody
-from ..core.tenants import Tenants, TenantModel
+from ..core.tenants import TenantModel, Tenants
 from .errors import AdminError
 
 _NOTHING: Any = object()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..core.faults import FaultRuleError, Faults
+from ..core.runtime import emulator_of
 from .bodies import read_json
 from .errors import AdminError
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["admin: faults"])
 
 
 def _faults(request: Request) -> Faults:
-    return request.app.state.emulator.faults
+    return emulator_of(request).faults
 
 
 def _rule_id(text: str) -> int:

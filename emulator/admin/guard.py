@@ -29,12 +29,11 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.requests import ClientDisconnect
 
-from ..core.routing import NoAnswer
 from ..core.journal import ADMIN_PREFIX
-from sqlalchemy.exc import OperationalError
-
+from ..core.routing import NoAnswer
 from ..core.space import StoreFull, as_store_full, is_disk_full
 from .errors import AdminError, answer, error_response
 
@@ -85,7 +84,7 @@ def _origin(scheme: str, host: str, port: int | None) -> tuple[str, str, int | N
     return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
-def _same_origin(origin: str, scope: dict, host: tuple[str, int | None], settings: Any) -> bool:
+def _same_origin(origin: str, scope: dict[str, Any], host: tuple[str, int | None], settings: Any) -> bool:
     try:
         o = urlsplit(origin)
         wanted = _origin(o.scheme.lower(), (o.hostname or "").rstrip("."), o.port)
@@ -110,7 +109,7 @@ def _refuse(status: int, message: str, headers: dict[str, str] | None = None) ->
     return error_response(status, message, headers)
 
 
-def check(scope: dict) -> JSONResponse | None:
+def check(scope: dict[str, Any]) -> JSONResponse | None:
     """The refusal of an admin request, or None when it may go on."""
     path, method = scope["path"], scope["method"].upper()
     if path == HEALTH or path == HEALTH + "/":
@@ -159,7 +158,7 @@ class AdminGuardMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith(ADMIN_PREFIX):
             refusal = check(scope)
             if refusal is not None:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from .. import __version__
 from ..core.clock import EARLIEST, LATEST
 from ..core.ownership import Scope, ScopeError, parse_scope, parse_scope_params
-from ..core.runtime import Emulator
+from ..core.runtime import Emulator, emulator_of
 from ..core.tenants import FixtureError
 from ..core.urls import public_base
 from .bodies import read_json
@@ -23,7 +23,7 @@ router = APIRouter(tags=["admin"])
 
 
 def _emu(request: Request) -> Emulator:
-    return request.app.state.emulator
+    return emulator_of(request)
 
 
 @router.get("/health")

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ..core.runtime import Emulator
-from ..core.space import is_disk_full
+from ..core.runtime import Emulator, emulator_of
 from ..core.snapshots import SUFFIX, SnapshotError, check_name
+from ..core.space import is_disk_full
 from .bodies import read_json
 from .errors import AdminError
 
@@ -20,7 +20,7 @@ router = APIRouter(tags=["snapshots"])
 
 
 def _emu(request: Request) -> Emulator:
-    return request.app.state.emulator
+    return emulator_of(request)
 
 
 def _refused(exc: SnapshotError) -> AdminError:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Request, Response
+
 from .errors import ErrorTable, VendorError
 from .tenant_model import TenantModel
 

@@ -23,8 +23,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, delete, false, func, select, tuple_
-from sqlalchemy.orm import Session, registry as Registry
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Table,
+    delete,
+    false,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import registry as Registry
 
 from .blobs import Blob, BlobChunk
 from .db import Base
@@ -106,7 +119,7 @@ def in_scope(scope: Scope, api: str | None, tenant: str | None) -> bool:
 
 
 # -- declarations --------------------------------------------------------------------------
-def model_of(table: Table, registry: Registry | None = None) -> type | None:
+def model_of(table: Table, registry: Registry | None = None) -> type[Any] | None:
     for mapper in (registry or Base.registry).mappers:
         if mapper.local_table is table:
             return mapper.class_
@@ -152,9 +165,10 @@ def owned_clause(table: Table, tenants: Sequence[TenantModel]) -> ColumnElement[
         return false()
     owned_by = getattr(model, "owned_by", None)
     if callable(owned_by):
-        return owned_by(list(tenants))
-    column = table.c[model.__tenant_column__]
-    return column.in_(sorted({t.identity() for t in tenants}))
+        clause: ColumnElement[bool] = owned_by(list(tenants))
+        return clause
+    name: str = model.__tenant_column__
+    return table.c[name].in_(sorted({t.identity() for t in tenants}))
 
 
 def tenant_rows_clause(scope: Scope) -> ColumnElement[bool]:
@@ -170,7 +184,7 @@ def owned_tables(apis: Iterable[str]) -> list[Table]:
     return [t for t in Base.metadata.sorted_tables if owner_api(t) in wanted]
 
 
-def blob_columns(metadata_tables: Iterable[Table] | None = None) -> list[Column]:
+def blob_columns(metadata_tables: Iterable[Table] | None = None) -> list[Column[Any]]:
     """Every column that references ``blobs.id`` (each such row holds one reference)."""
     out = []
     for table in metadata_tables if metadata_tables is not None else Base.metadata.sorted_tables:
@@ -194,7 +208,9 @@ def delete_owned(session: Session | Connection, records: Mapping[str, Sequence[T
         assert api is not None
         if reset and getattr(model_of(table), "__keep_on_reset__", False):
             continue
-        count += session.execute(delete(table).where(owned_clause(table, records[api]))).rowcount or 0
+        result = session.execute(delete(table).where(owned_clause(table, records[api])))
+        assert isinstance(result, CursorResult)  # a DELETE's result
+        count += result.rowcount or 0
     return count
 
 
@@ -213,7 +229,8 @@ def recount_blobs(session: Session | Connection) -> int:
         if want == 0:
             unreferenced.append(blob_id)
         elif want != refcount:
-            session.execute(Blob.__table__.update().where(Blob.id == blob_id).values(refcount=want))
+            blobs = Base.metadata.tables[Blob.__tablename__]
+            session.execute(update(blobs).where(Blob.id == blob_id).values(refcount=want))
     for i in range(0, len(unreferenced), 500):
         batch = unreferenced[i : i + 500]
         session.execute(delete(BlobChunk).where(BlobChunk.blob_id.in_(batch)))

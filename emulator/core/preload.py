@@ -16,7 +16,7 @@ import asyncio
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +158,7 @@ def _escaped(text: str) -> str:
     return "".join(repr(c)[1:-1] if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
 
 
-def read_file(entry: Entry, on_chunk: Callable[[int], Any] | None = None) -> Iterator[bytes]:
+def read_file(entry: Entry, on_chunk: Callable[[int], Any] | None = None) -> Generator[bytes, None, None]:
     """The file's bytes in 1 MiB chunks (``on_chunk`` sees each size)."""
     try:
         with open(entry.file, "rb") as f:
@@ -170,7 +170,7 @@ def read_file(entry: Entry, on_chunk: Callable[[int], Any] | None = None) -> Ite
         raise PreloadError(f"cannot read: {exc.strerror or exc}", file=entry.name) from None
 
 
-async def aread_file(entry: Entry, on_chunk: Callable[[int], Any] | None = None) -> AsyncIterator[bytes]:
+async def aread_file(entry: Entry, on_chunk: Callable[[int], Any] | None = None) -> AsyncGenerator[bytes, None]:
     """:func:`read_file` off the event loop: each read runs on a worker thread."""
     it = read_file(entry, on_chunk)
     try:
@@ -281,7 +281,7 @@ def preload_at_start(emu: Emulator) -> Summary | None:
     root = getattr(emu.settings, "preload", None)
     if root is None:
         return None
-    summary = run(lambda: preload_tree(emu, Path(root)))
+    summary: Summary = run(lambda: preload_tree(emu, Path(root)))
     emu.preloaded = summary
     return summary
 

@@ -10,9 +10,9 @@ from sqlalchemy import delete
 from starlette.requests import Request
 
 from ..settings import Settings
-from .contract import ApiSpec, Service
 from .blobs import Blob, BlobChunk, BlobStore
 from .clock import Clock
+from .contract import ApiSpec, Service
 from .db import Base, Database
 from .faults import Faults
 from .ids import Ids

@@ -83,7 +83,7 @@ def _format_validation(err: ValidationError) -> str:
 def _document_model(apis: tuple[tuple[str, type[TenantModel]], ...]) -> type[BaseModel]:
     """The fixture document's model for a set of APIs (built once: pydantic model
     construction costs ~2 ms, and the pytest plugin makes an emulator per test)."""
-    fields: dict[str, Any] = {name: (list[model], []) for name, model in apis}
+    fields: dict[str, Any] = {name: (list.__class_getitem__(model), []) for name, model in apis}
     return create_model("FixtureDocument", __config__=ConfigDict(extra="forbid"), **fields)
 
 
@@ -92,11 +92,11 @@ class Tenants:
         self.db = db
         self.specs: dict[str, WithTenantModel] = {s.name: s for s in specs}
         self._document_model = _document_model(tuple((n, s.tenant_model) for n, s in self.specs.items()))
-        self._index: dict[str, dict[str, BaseModel]] = {name: {} for name in self.specs}
+        self._index: dict[str, dict[str, TenantModel]] = {name: {} for name in self.specs}
         self._lock = threading.Lock()
 
     # -- loading -------------------------------------------------------------------
-    def parse(self, document: Any) -> dict[str, list[BaseModel]]:
+    def parse(self, document: Any) -> dict[str, list[TenantModel]]:
         if document is None:
             document = {}
         if not isinstance(document, dict):
@@ -105,7 +105,7 @@ class Tenants:
             parsed = self._document_model.model_validate(document)
         except ValidationError as exc:
             raise FixtureError(_format_validation(exc)) from None
-        out = {name: getattr(parsed, name) for name in self.specs}
+        out: dict[str, list[TenantModel]] = {name: getattr(parsed, name) for name in self.specs}
         for name, records in out.items():
             for i, record in enumerate(records):
                 for field, value in record.model_dump().items():
@@ -140,7 +140,7 @@ class Tenants:
         for doc in docs:
             self.add(doc)
 
-    def add(self, parsed: dict[str, list[BaseModel]]) -> int:
+    def add(self, parsed: dict[str, list[TenantModel]]) -> int:
         """Upsert tenants (same identifying key: the later record wins). Returns how many."""
         count = 0
         with self._lock, self.db.session() as s:
@@ -162,7 +162,7 @@ class Tenants:
     def reload(self) -> None:
         with self.db.session() as s:
             rows = s.execute(select(TenantRow).order_by(TenantRow.position)).scalars().all()
-            index: dict[str, dict[str, BaseModel]] = {name: {} for name in self.specs}
+            index: dict[str, dict[str, TenantModel]] = {name: {} for name in self.specs}
             for row in rows:
                 if row.api in self.specs:
                     index[row.api][row.key] = self.specs[row.api].tenant_model.model_validate(row.data)

@@ -237,8 +237,9 @@ class _Exchange:
                     while (await self._next())["type"] != "app.done":
                         pass
                     # (an exception after the whole answer was sent is the app's own affair)
-                if message.get("body"):
-                    return message["body"]
+                body: bytes | None = message.get("body")
+                if body:
+                    return body
             return None
         except BaseException:
             await self.close()
@@ -285,6 +286,7 @@ class _Pump:
         if piece is _END:
             self._ended = True
             raise StopAsyncIteration
+        assert isinstance(piece, bytes)
         return piece
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

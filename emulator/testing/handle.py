@@ -64,24 +64,30 @@ class Clock:
         self._h = handle
 
     def now(self) -> float:
-        return self._h._admin("GET", "/clock")["now"]
+        result: float = self._h._admin("GET", "/clock")["now"]
+        return result
 
     @property
     def frozen(self) -> bool:
-        return self._h._admin("GET", "/clock")["frozen"]
+        result: bool = self._h._admin("GET", "/clock")["frozen"]
+        return result
 
     def advance(self, seconds: float) -> float:
-        return self._h._admin("POST", "/clock", json={"advance": seconds})["now"]
+        result: float = self._h._admin("POST", "/clock", json={"advance": seconds})["now"]
+        return result
 
     def set(self, timestamp: float) -> float:
-        return self._h._admin("POST", "/clock", json={"set": timestamp})["now"]
+        result: float = self._h._admin("POST", "/clock", json={"set": timestamp})["now"]
+        return result
 
     def freeze(self, frozen: bool = True) -> float:
-        return self._h._admin("POST", "/clock", json={"freeze": frozen})["now"]
+        result: float = self._h._admin("POST", "/clock", json={"freeze": frozen})["now"]
+        return result
 
     def real(self) -> float:
         """Back to real time, unfrozen."""
-        return self._h._admin("POST", "/clock", json={"real": True})["now"]
+        result: float = self._h._admin("POST", "/clock", json={"real": True})["now"]
+        return result
 
 
 class Faults:
@@ -106,13 +112,15 @@ class Faults:
                 rule["tenant"] = getattr(self._h.credentials, api).identity()
             except AttributeError:
                 pass  # an unknown api: the admin API refuses the rule and says why
-        return self._h._admin("POST", "/faults", json=rule)
+        result: dict[str, Any] = self._h._admin("POST", "/faults", json=rule)
+        return result
 
     def list(self) -> list[dict[str, Any]]:
         """Every rule with its counters (on a shared emulator: the rules bound to this worker's tenants)."""
         rules = self._h._admin("GET", "/faults")
         if not self._h.shared:
-            return rules
+            result: list[dict[str, Any]] = rules
+            return result
         own = self._h._own_pairs()
         return [r for r in rules if (r.get("api"), r.get("tenant")) in own]
 
@@ -203,7 +211,8 @@ class EmulatorHandle:
     @property
     def endpoints(self) -> dict[str, str]:
         """The URLs no API answer hands out (``qiniu_upload``, ``qiniu_uc``...)."""
-        return self._admin("GET", "/health")["endpoints"]
+        result: dict[str, str] = self._admin("GET", "/health")["endpoints"]
+        return result
 
     # -- minting what each API needs -------------------------------------------------------
     def jpush_auth(self, app_key: str | None = None, *, dev: bool = False) -> str:
@@ -215,7 +224,8 @@ class EmulatorHandle:
     def pan123_token(self, client_id: str | None = None) -> str:
         """A fresh 123pan access token (not journaled, no QPS window used)."""
         body = {"client_id": self._tenant("pan123", client_id).client_id}
-        return self._admin("POST", "/pan123/tokens", json=body)["accessToken"]
+        result: str = self._admin("POST", "/pan123/tokens", json=body)["accessToken"]
+        return result
 
     def pan123_headers(self, client_id: str | None = None) -> dict[str, str]:
         """The two headers every 123pan call carries: Bearer token and ``Platform``."""
@@ -229,7 +239,8 @@ class EmulatorHandle:
             body["ttl"] = ttl
         if expire is not None:
             body["expire"] = expire
-        return self._admin("POST", "/antelope/tokens", json=body)["access_token"]
+        result: str = self._admin("POST", "/antelope/tokens", json=body)["access_token"]
+        return result
 
     def nextjoy_sign(self, params: Mapping[str, Any], *, tenant: str | None = None) -> str:
         """NextJoy's ``sign`` of a parameter dict (every parameter but ``sign``)."""
@@ -247,7 +258,8 @@ class EmulatorHandle:
     def wechat_token(self, appid: str | None = None) -> str:
         """A WeChat ``access_token`` (as /cgi-bin/token would answer, not journaled)."""
         body = {"appid": self._tenant("wechat", appid).appid}
-        return self._admin("POST", "/wechat/tokens", json=body)["access_token"]
+        result: str = self._admin("POST", "/wechat/tokens", json=body)["access_token"]
+        return result
 
     def _tenant(self, api: str, ident: str | int | None) -> Any:
         if ident is None:
@@ -265,7 +277,8 @@ class EmulatorHandle:
             (k, str(v)) for k, v in (("api", api), ("path", path), ("status", status), ("tenant", tenant),
                                      ("limit", limit)) if v is not None
         ]
-        return self._admin("GET", "/requests", params=params + self._scope_params())
+        result: list[dict[str, Any]] = self._admin("GET", "/requests", params=params + self._scope_params())
+        return result
 
     def clear_requests(self) -> None:
         self._admin("DELETE", "/requests", params=self._scope_params())
@@ -281,27 +294,33 @@ class EmulatorHandle:
         (``reset=True``: back to the documented values). E.g. ``pan123_config(slice_size=1024)``
         makes a 4 KiB upload take four slices. Shared by every tenant of the emulator."""
         if not changes:
-            return self._admin("GET", "/pan123/config")
-        return self._admin("POST", "/pan123/config", json=changes)
+            result: dict[str, Any] = self._admin("GET", "/pan123/config")
+            return result
+        result = self._admin("POST", "/pan123/config", json=changes)
+        return result
 
     # -- evidence ------------------------------------------------------------------------
     def jpush_files(self, app_key: str | None = None) -> list[dict[str, Any]]:
         """Every unexpired JPush file with the lines it carries."""
         key = app_key or (self.credentials.jpush.app_key if self.shared else None)
-        return self._admin("GET", "/jpush/files", params={"app_key": key} if key else None)
+        result: list[dict[str, Any]] = self._admin("GET", "/jpush/files", params={"app_key": key} if key else None)
+        return result
 
     def nextjoy_refreshes(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every CDN refresh a client asked NextJoy for, oldest first (of one tenant,
         ``"appid:child_id"``, if given; on a shared emulator: this worker's)."""
         tenant = tenant or (self.credentials.nextjoy.identity() if self.shared else None)
-        return self._admin("GET", "/nextjoy/refreshes", params={"tenant": tenant} if tenant else None)
+        params = {"tenant": tenant} if tenant else None
+        result: list[dict[str, Any]] = self._admin("GET", "/nextjoy/refreshes", params=params)
+        return result
 
     def antelope_events(self, app_id: str | None = None, channel_id: int | None = None) -> list[dict[str, Any]]:
         """Every event appended to the channels, oldest first (of one app / channel if given;
         on a shared emulator: this worker's app)."""
         app_id = app_id or (self.credentials.antelope.app_id if self.shared else None)
         params = {k: v for k, v in (("app_id", app_id), ("channel_id", channel_id)) if v is not None}
-        return self._admin("GET", "/antelope/events", params=params)
+        result: list[dict[str, Any]] = self._admin("GET", "/antelope/events", params=params)
+        return result
 
     def objects(self, api: str, tenant: str | None = None) -> list[dict[str, Any]]:
         """What an API holds: 123pan files, Antelope objects, NextJoy objects, WeChat files, JPush
@@ -314,30 +333,39 @@ class EmulatorHandle:
             raise ValueError(f"no api {api!r} (one of {', '.join(where)})")
         path, param = where[api]
         if tenant is None and not self.shared:
-            return self._admin("GET", path)
+            result: list[dict[str, Any]] = self._admin("GET", path)
+            return result
         t = self._tenant(api, tenant)
         value = t.bucket if api == "nextjoy" else t.identity()
-        return self._admin("GET", path, params={param: value})
+        result = self._admin("GET", path, params={param: value})
+        return result
 
     def pan123_disk(self, client_id: str | None = None) -> list[dict[str, Any]]:
         """The 123pan cloud disk's folders and files (``id``, ``path``, ``size``, ``etag``,
         ``trashed``, ``in_trash``...), of one client if given, on a shared emulator this worker's."""
         if client_id is None and not self.shared:
-            return self._admin("GET", "/pan123/disk")
-        return self._admin("GET", "/pan123/disk", params={"client_id": self._tenant("pan123", client_id).client_id})
+            result: list[dict[str, Any]] = self._admin("GET", "/pan123/disk")
+            return result
+        params = {"client_id": self._tenant("pan123", client_id).client_id}
+        result = self._admin("GET", "/pan123/disk", params=params)
+        return result
 
     def object_bytes(self, api: str, ident: str, *, bucket: str | None = None) -> bytes:
         """Stored bytes: 123pan by fileID, Antelope by obj_id, NextJoy by key (in the tenant's
         bucket unless ``bucket``), WeChat by cloud:// file id."""
         if api == "pan123":
-            return self._admin("GET", f"/pan123/files/{quote(str(ident), safe='')}/content")
+            result: bytes = self._admin("GET", f"/pan123/files/{quote(str(ident), safe='')}/content")
+            return result
         if api == "antelope":
-            return self._admin("GET", f"/antelope/objects/{quote(ident, safe='')}/content")
+            result = self._admin("GET", f"/antelope/objects/{quote(ident, safe='')}/content")
+            return result
         if api == "nextjoy":
             b = bucket or self.credentials.nextjoy.bucket
-            return self._admin("GET", f"/nextjoy/objects/{quote(b, safe='')}/{quote(ident, safe='/')}")
+            result = self._admin("GET", f"/nextjoy/objects/{quote(b, safe='')}/{quote(ident, safe='/')}")
+            return result
         if api == "wechat":
-            return self._admin("GET", "/wechat/content", params={"file_id": ident})
+            result = self._admin("GET", "/wechat/content", params={"file_id": ident})
+            return result
         raise ValueError(f"no stored bytes for {api!r} (JPush: jpush_files() gives the lines)")
 
     # -- state ---------------------------------------------------------------------------
@@ -351,13 +379,16 @@ class EmulatorHandle:
         body: dict[str, Any] = {"name": name}
         if self.shared:
             body["tenants"] = self.credentials.scope()
-        return self._admin("POST", "/snapshots", json=body)
+        result: dict[str, Any] = self._admin("POST", "/snapshots", json=body)
+        return result
 
     def restore(self, name: str) -> dict[str, Any]:
-        return self._admin("POST", f"/snapshots/{quote(name, safe='')}/restore")
+        result: dict[str, Any] = self._admin("POST", f"/snapshots/{quote(name, safe='')}/restore")
+        return result
 
     def snapshots(self) -> list[dict[str, Any]]:
-        return self._admin("GET", "/snapshots")
+        result: list[dict[str, Any]] = self._admin("GET", "/snapshots")
+        return result
 
     def export_snapshot(self, name: str, path: str | Path) -> Path:
         """Write a snapshot to one file (for ``serve --import FILE`` or :meth:`import_snapshot`)."""
@@ -377,7 +408,8 @@ class EmulatorHandle:
                 while piece := f.read(1 << 20):
                     yield piece
 
-        return self._admin("PUT", f"/snapshots/{quote(name, safe='')}", content=chunks())
+        result: dict[str, Any] = self._admin("PUT", f"/snapshots/{quote(name, safe='')}", content=chunks())
+        return result
 
     # -- preloading ----------------------------------------------------------------------
     def preload(self, root: str | Path) -> dict[str, Any]:

@@ -5,7 +5,6 @@ shared with other test workers."""
 from __future__ import annotations
 
 import os
-
 import secrets
 import threading
 import time
@@ -15,11 +14,11 @@ from typing import Any
 import httpx
 import uvicorn
 
+from ..apis import ALL_APIS
 from ..app import create_app
 from ..cli import _bind
-from ..settings import Settings
-from ..apis import ALL_APIS
 from ..core.contract import ApiSpec
+from ..settings import Settings
 from .handle import AdminError, EmulatorHandle, parse_tenants, tenant_models
 
 
