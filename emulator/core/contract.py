@@ -92,6 +92,7 @@ ServiceFactory = Callable[[Any], Service]
 """Makes an API's service from the runtime (``emulator.core.runtime.Emulator``, typed
 loosely here so this module stays a leaf: the service classes annotate it exactly)."""
 
+
 @dataclass(frozen=True)
 class ObjectListing:
     """What an API stores, for the dashboard's object browser (``GET /_emulator/objects``,
