@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core.runtime import Emulator
 from ..core.space import is_disk_full
-from ..core.snapshots import SUFFIX, SnapshotError, check_name
+from ..core.snapshot_format import SUFFIX, SnapshotError, check_name
 from .routes import parse_json
 
 router = APIRouter(tags=["snapshots"])
@@ -65,7 +65,7 @@ async def save(request: Request) -> Response:
 
 @router.get("/snapshots")
 async def list_snapshots(request: Request) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(_emu(request).snapshots.list)
+    return await asyncio.to_thread(_emu(request).snapshots.listing)
 
 
 @router.get("/snapshots/{name}")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
+from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Decision, Limit
@@ -108,7 +109,7 @@ class ReceivedFile:
     lines: int
 
 
-class JPushService:
+class JPushService(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
+from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth, qiniu
@@ -67,7 +68,7 @@ def split_keys(keystr: str) -> list[str]:
     return keystr.split(",")
 
 
-class NextJoyService:
+class NextJoyService(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
 

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import Blob, BlobTooLarge, StagedBlob
+from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth
@@ -81,7 +82,7 @@ def _batch(body: dict[str, Any], name: str) -> list[Any]:
     return items
 
 
-class WeChatService:
+class WeChatService(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
 
