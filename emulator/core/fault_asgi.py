@@ -7,6 +7,7 @@ and the journal's :meth:`~emulator.core.journal.RequestInfo.identify_tenant` cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextvars import ContextVar
 from typing import Any
 
@@ -89,10 +90,8 @@ class RequestFaults:
         self.tail = 1  # how many bytes at the body's end a cut never lets through
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                try:
+                with contextlib.suppress(ValueError):
                     self.content_length = int(value)
-                except ValueError:
-                    pass
             elif name == b"content-type":
                 self.tail = _end_marker_length(value)
         self.slept = False

@@ -245,4 +245,6 @@ def _check_blob_rows(conn: sqlite3.Connection, chunk_size: int, *, whole: bool) 
             expect += 1
             pending = next(chunks, None)
         if (total, h_md5.hexdigest(), h_sha1.hexdigest()) != (size, md5, sha1):
-            raise SnapshotError(f"the snapshot file is damaged (blob {blob_id}'s bytes do not match its size or hashes)")
+            raise SnapshotError(
+                f"the snapshot file is damaged (blob {blob_id}'s bytes do not match its size or hashes)"
+            )

@@ -221,7 +221,8 @@ class RowCopier:
                 conn.exec_driver_sql("DELETE FROM main.blobs WHERE state != 'pending'")
             elif table is chunks:
                 conn.exec_driver_sql(
-                    "DELETE FROM main.blob_chunks WHERE blob_id NOT IN (SELECT id FROM main.blobs WHERE state = 'pending')"
+                    "DELETE FROM main.blob_chunks WHERE blob_id NOT IN "
+                    "(SELECT id FROM main.blobs WHERE state = 'pending')"
                 )
             else:
                 conn.exec_driver_sql(f"DELETE FROM main.{quote(table.name)}")

@@ -101,7 +101,9 @@ def meta_from(conn: sqlite3.Connection) -> Meta:
     if raw.get("format") != FORMAT:
         raise SnapshotError("not a storage-emulator snapshot (wrong format marker)")
     if raw.get("version") != VERSION:
-        raise SnapshotError(f"snapshot format version {raw.get('version')!r} is not supported (this emulator reads {VERSION})")
+        raise SnapshotError(
+            f"snapshot format version {raw.get('version')!r} is not supported (this emulator reads {VERSION})"
+        )
     scope = raw.get("scope")
     if scope is not None and not (
         isinstance(scope, dict)
