@@ -101,10 +101,6 @@ class Snapshots:
     def in_memory(self) -> bool:
         return self.store.in_memory
 
-    @property
-    def directory(self) -> Path:
-        return self.store.directory
-
     def _require_sqlite(self) -> None:
         if self.db.engine.dialect.name != "sqlite":
             raise SnapshotError("snapshots need the SQLite database (the default, or a sqlite:// --database-url)")
