@@ -29,7 +29,7 @@ def _rule_id(text: str) -> int:
 async def list_faults(request: Request) -> list[dict[str, Any]]:
     """Every rule with its live counters (``matched``, ``fired``); exhausted ones stay,
     with ``active: false``, until removed."""
-    return _faults(request).list()
+    return _faults(request).listing()
 
 
 @router.post("/faults", status_code=201)

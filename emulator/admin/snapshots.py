@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..core.runtime import Emulator, emulator_of
-from ..core.snapshots import SUFFIX, SnapshotError, check_name
+from ..core.snapshot_format import SUFFIX, SnapshotError, check_name
 from ..core.space import is_disk_full
 from .bodies import read_json
 from .errors import AdminError
@@ -57,7 +57,7 @@ async def save(request: Request) -> Response:
 
 @router.get("/snapshots")
 async def list_snapshots(request: Request) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(_emu(request).snapshots.list)
+    return await asyncio.to_thread(_emu(request).snapshots.listing)
 
 
 @router.get("/snapshots/{name}")

@@ -173,16 +173,17 @@ class RequestInfo:
     # What the content store kept of the request's body ({size, md5} per object, the MD5
     # computed as the bytes streamed): the journal's record of an upload, at no extra cost.
     stored: list[dict[str, Any]] = field(default_factory=list)
-    # Called with the tenant each time a route names it: the fault middleware's hook, which
-    # checks the tenant-bound fault rules at that moment (and may raise their action).
+    # Called by identify_tenant: the fault middleware's hook, which checks the tenant-bound
+    # fault rules at that moment (and may raise their action).
     on_tenant: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-        if name == "tenant" and value is not None:
-            hook = self.__dict__.get("on_tenant")
-            if hook is not None:
-                hook(value)
+    def identify_tenant(self, tenant: str) -> None:
+        """Record the tenant the request acts for, then check the fault rules bound to a
+        tenant: the fault point of those rules. May raise an injected fault's action
+        (core/faults.py) out of the route that names the tenant."""
+        self.tenant = tenant
+        if self.on_tenant is not None:
+            self.on_tenant(tenant)
 
 
 current: ContextVar[RequestInfo | None] = ContextVar("emulator_request_info", default=None)

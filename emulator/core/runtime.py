@@ -4,6 +4,7 @@ journal and tenants. One per app; tests make as many as they like."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import delete
@@ -44,7 +45,11 @@ class Emulator:
         self.tenants = Tenants(self.db, apis)
         self.faults = Faults(self.apis)
         self._services: dict[str, Service] = {}
-        self.snapshots = Snapshots(self)
+        self.snapshots = Snapshots(
+            db=self.db, tenants=self.tenants, clock=self.clock, ids=self.ids, limiter=self.limiter, blobs=self.blobs,
+            directory=Path(settings.data_dir) / "snapshots", apis=tuple(self.apis), services=self._services,
+            state_changed=self.state_changed,
+        )
         self.preloaded: Any = None  # core.preload.Summary of --preload, shown in the banner
 
     def start(self) -> None:

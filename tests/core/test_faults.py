@@ -68,7 +68,7 @@ def test_a_bad_rule_in_a_list_stores_none_of_it():
     faults = Faults(APIS)
     with pytest.raises(FaultRuleError, match="rule 2: .*status and drop"):
         faults.add([{"status": 500}, {"status": 500, "drop": True}])
-    assert faults.list() == []
+    assert faults.listing() == []
 
 
 def test_error_tables_are_reachable_from_each_api_spec():
@@ -91,9 +91,9 @@ def test_scoped_clear_removes_only_the_rules_of_those_tenants():
         {"api": "jpush", "status": 500},  # bound to no tenant: nobody's to clear
     ])
     assert faults.clear({"jpush": ["mine"]}) == 2
-    assert [(r["api"], r["tenant"]) for r in faults.list()] == [
+    assert [(r["api"], r["tenant"]) for r in faults.listing()] == [
         ("jpush", "theirs"), ("pan123", "mine"), ("jpush", None)]
-    assert faults.clear() == 3 and faults.list() == []
+    assert faults.clear() == 3 and faults.listing() == []
 
 
 # -- schedules ------------------------------------------------------------------------------------

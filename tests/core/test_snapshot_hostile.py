@@ -18,7 +18,7 @@ from snapshot_kit import SECOND, T0, Kit, add_tenants, ok
 from sqlalchemy.exc import IntegrityError
 
 from emulator.app import create_app
-from emulator.core import snapshots as snapshots_module
+from emulator.core import snapshot_copy
 from emulator.settings import Settings
 
 
@@ -211,9 +211,9 @@ def test_a_restore_refused_at_commit_leaves_the_database_usable(tmp_path, memory
         Kit(client).jpush(b"kept\n")
         ok(client.post("/_emulator/snapshots", json={"name": "s"}), 201)
         target = ":memory:" if memory else str(tmp_path / "data" / "snapshots" / "s.snapshot")
-        image = emu.snapshots._memory["s"][0] if memory else None
+        image = emu.snapshots.store.image("s")[0] if memory else None
         with pytest.raises(IntegrityError):
-            with emu.snapshots._attach(target, image=image) as conn, snapshots_module._transaction(conn):
+            with emu.snapshots.copier.attach(target, image=image) as conn, snapshot_copy.transaction(conn):
                 conn.exec_driver_sql("UPDATE main.jpush_files SET blob_id = 99999")
         assert [f["lines"] for f in ok(client.get("/_emulator/jpush/files"))] == [["kept"]]
         Kit(client).jpush(b"second\n")
@@ -228,8 +228,6 @@ def test_checking_a_large_file_keeps_memory_flat(tmp_path):
     """The full check of a file from elsewhere streams the object bytes (one chunk at a
     time) through the hashes: 40 MiB of objects, a few MiB of memory at most."""
     import tracemalloc
-
-    from emulator.core.snapshots import validate_file
 
     app = make_app(tmp_path, False)
     with TestClient(app) as client:
@@ -246,7 +244,7 @@ def test_checking_a_large_file_keeps_memory_flat(tmp_path):
         emu = app.state.emulator
         tracemalloc.start()
         try:
-            meta = validate_file(path, emu)
+            meta = emu.snapshots.checker.validate_file(path)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

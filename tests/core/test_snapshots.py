@@ -18,7 +18,7 @@ from sqlalchemy import select
 from emulator.app import create_app
 from emulator.apis.pan123.models import Pan123File
 from emulator.apis.wechat.models import WeChatFile
-from emulator.core import snapshots as snapshots_module
+from emulator.core import snapshot_store
 from emulator.core.blobs import Blob
 from emulator.settings import Settings
 
@@ -482,7 +482,7 @@ def test_a_failed_write_leaves_no_partial_file_and_the_old_snapshot_intact(tmp_p
         def disk_full(fd):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(snapshots_module.os, "fsync", disk_full)
+        monkeypatch.setattr(snapshot_store.os, "fsync", disk_full)
         for name in ("s", "t"):
             r = client.post("/_emulator/snapshots", json={"name": name})
             assert r.status_code == 507 and "No space left" in r.json()["error"], r.text

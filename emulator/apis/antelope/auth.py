@@ -90,7 +90,7 @@ def verify_token(tenants: Tenants, token: str | None, now: float) -> Grant:
             expected=_expected(cid, control, expire, candidates),
         )
     if now > expire:
-        journal.info().tenant = tenant.app_id
+        journal.info().identify_tenant(tenant.app_id)
         raise AntelopeError.UNAUTHORIZED(
             "access_token has expired",
             reason=f"token of app {tenant.app_id} expired at {expire}, emulator clock is {int(now)}",

@@ -52,7 +52,7 @@ def _service(request: Request) -> AntelopeService:
 
 def _grant(request: Request) -> Grant:
     grant = _service(request).authenticate(request.query_params.get("access_token"))
-    journal.info().tenant = grant.tenant.app_id
+    journal.info().identify_tenant(grant.tenant.app_id)
     return grant
 
 
@@ -164,7 +164,7 @@ async def upload3(request: Request) -> Response:
 async def events(request: Request) -> Response:
     service = _service(request)
     tenant = service.authenticate_app(request.headers.get("x-app-id"), request.headers.get("x-app-key"))
-    journal.info().tenant = tenant.app_id
+    journal.info().identify_tenant(tenant.app_id)
     q = request.query_params
     return JSONResponse(service.events(tenant, q.get("channel_id"), q.get("size"), q.get("offset")))
 

@@ -49,7 +49,7 @@ def _admit(request: Request) -> tuple[JPushService, Tenant, dict[str, str]]:
     """Authenticate, then count the call against the app key's per-minute budget."""
     service = _service(request)
     tenant = service.authenticate(request.headers.get("authorization"))
-    journal.info().tenant = tenant.app_key
+    journal.info().identify_tenant(tenant.app_key)
     decision = service.hit_limit(tenant.app_key)
     headers = _rate_headers(decision)
     if not decision.allowed:

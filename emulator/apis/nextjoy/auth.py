@@ -55,7 +55,7 @@ def authenticate(tenants: Tenants, params: Mapping[str, str], now: float) -> Ten
     tenant: Tenant | None = tenants.get("nextjoy", f"{appid}:{child_id}")
     if tenant is None:
         raise NextJoyError.TOKEN_CHECK_FAILED(reason=f"no app with appid {appid} and child_id {child_id}")
-    journal.info().tenant = tenant.identity()
+    journal.info().identify_tenant(tenant.identity())
 
     expected = string_to_sign(params) + SECRET_PLACEHOLDER
     given = params["sign"]
@@ -99,7 +99,7 @@ def verify_upload_token(tenants: Tenants, token: str | None, now: float) -> Uplo
     accounts: list[Tenant] = [t for t in tenants.all("nextjoy") if t.qiniu_access_key == access_key]
     if not accounts:
         raise QiniuError.BAD_TOKEN(reason=f"no tenant has the Qiniu access key {access_key!r}")
-    journal.info().tenant = accounts[0].identity()
+    journal.info().identify_tenant(accounts[0].identity())
     signers = [t for t in accounts if hmac.compare_digest(qiniu.sign(t.qiniu_secret_key, encoded_policy), given_sign)]
     if not signers:
         raise QiniuError.BAD_TOKEN(
@@ -117,7 +117,7 @@ def verify_upload_token(tenants: Tenants, token: str | None, now: float) -> Uplo
             reason=f"access key {access_key!r} has no bucket {policy.bucket!r} "
             f"(its buckets: {', '.join(sorted({t.bucket for t in signers}))})"
         )
-    journal.info().tenant = owner.identity()
+    journal.info().identify_tenant(owner.identity())
     if now > policy.deadline:
         raise QiniuError.EXPIRED_TOKEN(
             reason=f"deadline {policy.deadline} is {now - policy.deadline:.0f} s before the emulator clock ({now:.0f})"

@@ -84,7 +84,7 @@ async def _authed(request: Request) -> tuple[Pan123Service, Tenant]:
     service = _begin(request)
     auth.check_platform(request.headers.get("platform"))
     tenant = service.authenticate(request.headers.get("authorization"))
-    journal.info().tenant = tenant.client_id
+    journal.info().identify_tenant(tenant.client_id)
     service.hit_limit(tenant.client_id, request.url.path)
     await service.settle(tenant.client_id)  # uploads whose check ended become files first
     return service, tenant
@@ -103,7 +103,7 @@ async def access_token(request: Request) -> Response:
     auth.check_platform(request.headers.get("platform"))
     params = await _body(request)
     client_id = params.string("clientID")
-    journal.info().tenant = client_id
+    journal.info().identify_tenant(client_id)
     client_secret = params.string("clientSecret")
     service.hit_limit(client_id, request.url.path)
     return ok(service.issue_token(client_id, client_secret))
@@ -217,7 +217,7 @@ async def put_slice(key: str, request: Request) -> Response:
     path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
     upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
     try:
-        journal.info().tenant = service.slice_tenant(upload_id).client_id
+        journal.info().identify_tenant(service.slice_tenant(upload_id).client_id)
         part_no, limit = service.slice_target(upload_id, "PUT", path, raw_query, request.headers.get("host", ""))
         md5 = await service.receive_slice(upload_id, part_no, limit, body)
     except VendorError:
@@ -250,7 +250,7 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
 async def _download(uid: str, name: str, request: Request) -> Response:
     service = _begin(request)
     dl = service.download(uid, name)
-    journal.info().tenant = dl.client_id  # the link's owner: tenant-bound fault rules apply to it
+    journal.info().identify_tenant(dl.client_id)  # the link's owner: tenant-bound fault rules apply to it
     rng = _range(request.headers.get("range"), dl.size)
     start, end = rng if rng else (0, dl.size)
     headers = {
@@ -304,7 +304,7 @@ async def _refuse_storage(request: Request, allowed: str) -> None:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
-        journal.info().tenant = service.slice_tenant(upload_id).client_id
+        journal.info().identify_tenant(service.slice_tenant(upload_id).client_id)
         service.slice_target(upload_id, request.method, path, raw_query, request.headers.get("host", ""))
     raise S3Error.METHOD_NOT_ALLOWED(headers={"Allow": allowed.replace("/", ", ")},
                                      reason=f"method {request.method} not allowed (expects {allowed})")

@@ -70,7 +70,7 @@ async def token(request: Request) -> Response:
     q = request.query_params
     service = _service(request)
     if service.is_tenant(q.get("appid")):
-        journal.info().tenant = q["appid"]
+        journal.info().identify_tenant(q["appid"])
     _, answer = service.issue_token(q.get("grant_type"), q.get("appid"), q.get("secret"))
     return JSONResponse(answer)
 
@@ -83,7 +83,7 @@ async def _admit(request: Request) -> tuple[WeChatService, Tenant, dict[str, Any
     body = request.stream()
     try:
         tenant = service.authenticate(request.query_params.get("access_token"))
-        journal.info().tenant = tenant.appid
+        journal.info().identify_tenant(tenant.appid)
         if request.method != "POST":
             raise WeChatError.REQUIRE_POST(reason=f"{request.method} instead of POST")
         raw = bytearray()
@@ -148,7 +148,7 @@ async def cos_post(bucket: str, request: Request, path: str = "") -> Response:
     fields: dict[str, str] = {}
     try:
         owner, _ = service.bucket_owner(bucket)
-        journal.info().tenant = owner.appid
+        journal.info().identify_tenant(owner.appid)
         content_type: str | None = None
         try:
             reader = MultipartReader(body, request.headers.get("content-type"))
@@ -199,7 +199,7 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
 async def download(bucket: str, key: str, request: Request) -> Response:
     service = _service(request)
     owner, _ = service.bucket_owner(bucket)
-    journal.info().tenant = owner.appid
+    journal.info().identify_tenant(owner.appid)
     found = service.open_download(owner, bucket, key, request.query_params.get("sign"), request.query_params.get("t"))
     size = found.row.size
     headers = {"ETag": f'"{found.row.md5}"', "Accept-Ranges": "bytes", "Content-Type": found.row.content_type}
