@@ -54,7 +54,7 @@ def num(fid: str) -> int:
 class Disk:
     def __init__(self, emulator: Emulator, tree: Tree) -> None:
         self.emu = emulator
-        self.tree = tree
+        self.files = tree  # the shared tree (``tree`` is this class's evidence listing)
 
     # -- rows ------------------------------------------------------------------------------
     @staticmethod
@@ -88,7 +88,7 @@ class Disk:
 
     def live_folder(self, s: Session, tenant: Tenant, parent: str, what: str = "父目录") -> str:
         """A folder new things may go into: the root, or a folder not in the recycle bin."""
-        folder = self.tree.folder(s, tenant, DISK, parent or DISK_ROOT, what)
+        folder = self.files.folder(s, tenant, DISK, parent or DISK_ROOT, what)
         if folder != DISK_ROOT and is_trashed(s, folder):
             raise Pan123Error.FAILED(f"{what}已在回收站", reason=f"folder {folder} is in the recycle bin")
         return folder
@@ -114,7 +114,7 @@ class Disk:
         return out
 
     def _name_free(self, s: Session, tenant: Tenant, parent_id: str, name: str, but: str | None = None) -> bool:
-        other = self.tree.named(s, tenant, DISK, parent_id, name)
+        other = self.files.named(s, tenant, DISK, parent_id, name)
         return other is None or other.id == but
 
     # -- folders ---------------------------------------------------------------------------
@@ -125,15 +125,15 @@ class Disk:
             parent_id = self.live_folder(s, tenant, parent)
             if not self._name_free(s, tenant, parent_id, name):
                 raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建", reason=f"{name!r} exists in {parent_id}")
-            return {"dirID": num(self.tree.new_folder(s, tenant, DISK, parent_id, name, now).id)}
+            return {"dirID": num(self.files.new_folder(s, tenant, DISK, parent_id, name, now).id)}
 
     def folder_path(self, s: Session, tenant: Tenant, parent_id: str, names: list[str], now: float) -> str:
         """``containDir``: the folders of a path under ``parent_id``, made where missing."""
         for name in names:
             check_name(name, "目录名")
-            existing = self.tree.named(s, tenant, DISK, parent_id, name)
+            existing = self.files.named(s, tenant, DISK, parent_id, name)
             if existing is None:
-                parent_id = self.tree.new_folder(s, tenant, DISK, parent_id, name, now).id
+                parent_id = self.files.new_folder(s, tenant, DISK, parent_id, name, now).id
             elif not existing.is_dir:
                 raise Pan123Error.FAILED("该目录下已经有同名文件,无法创建目录", reason=f"{name!r} is a file")
             else:
@@ -233,7 +233,7 @@ class Disk:
             if search:  # "parentFileId is ignored and the search is global"
                 q = q.where(Pan123File.name == search if mode == 1 else Pan123File.name.contains(search))
             else:
-                q = q.where(Pan123File.parent_id == self.tree.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录"))
+                q = q.where(Pan123File.parent_id == self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录"))
             if last and last not in ("0", "-1"):
                 after = s.get(Pan123File, last)
                 if after is None or after.client_id != tenant.client_id or after.space != DISK:
@@ -269,7 +269,7 @@ class Disk:
             if trashed:  # the recycle bin, wherever its items came from
                 q = q.where(Pan123File.id.in_(in_bin))
             else:
-                folder = self.tree.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
+                folder = self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
                 q = q.where(Pan123File.parent_id == folder, Pan123File.id.not_in(in_bin))
             if search:
                 q = q.where(Pan123File.name.contains(search))
@@ -314,7 +314,7 @@ class Disk:
                     if folder is None or any(is_trashed(s, a) for a in self._ancestors(s, parent)):
                         abnormal.append(num(row.id))
                         continue
-                row.name = self.tree.place(s, tenant, DISK, parent, row.name, 1)
+                row.name = self.files.place(s, tenant, DISK, parent, row.name, 1)
                 row.parent_id, row.updated_at = parent, now
                 self._set_trashed(s, row.id, None)
         return {"abnormalFileIDs": abnormal}
@@ -329,7 +329,7 @@ class Disk:
                                              reason=f"{row.id} is not in the recycle bin")
             for row in rows:
                 if s.get(Pan123File, row.id) is not None:  # not gone with a folder deleted before it
-                    self.tree.remove(s, row)
+                    self.files.remove(s, row)
 
     # -- move, rename ---------------------------------------------------------------------
     def move(self, tenant: Tenant, ids: list[str], to_parent: str) -> None:
