@@ -19,7 +19,8 @@ router = APIRouter(tags=["admin: antelope"])
 
 
 def _service(request: Request) -> AntelopeService:
-    return request.app.state.emulator.service("antelope")
+    service: AntelopeService = request.app.state.emulator.service("antelope")
+    return service
 
 
 class TokenRequest(BaseModel):
