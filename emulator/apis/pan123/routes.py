@@ -54,28 +54,34 @@ async def oss_create(request: Request) -> Response:
                              p.integer("size"), type_=p.integer("type")))
 
 
-@router.post("/upload/v1/oss/file/get_upload_url")
-async def oss_upload_url(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(service.uploads.upload_url(tenant, OSS, p.string("preuploadID"), p.integer("sliceNo"), public_base(request)))
+# -- the slice steps of the v1 upload, the same for both spaces ------------------------------------
+def _slice_steps(space: str, prefix: str, tag: str) -> None:
+    """``get_upload_url``, ``list_upload_parts``, ``upload_complete`` and
+    ``upload_async_result`` under ``prefix`` for ``space`` (routes named ``<tag>_...``)."""
+
+    async def upload_url(request: Request) -> Response:
+        service, tenant, p = await call(request)
+        return ok(service.uploads.upload_url(tenant, space, p.string("preuploadID"), p.integer("sliceNo"),
+                                             public_base(request)))
+
+    async def list_parts(request: Request) -> Response:
+        service, tenant, p = await call(request)
+        return ok(service.uploads.list_parts(tenant, space, p.string("preuploadID")))
+
+    async def complete(request: Request) -> Response:
+        service, tenant, p = await call(request)
+        return ok(service.uploads.complete(tenant, space, p.string("preuploadID")))
+
+    async def async_result(request: Request) -> Response:
+        service, tenant, p = await call(request)
+        return ok(await service.uploads.async_result(tenant, space, p.string("preuploadID")))
+
+    for step, handler in (("get_upload_url", upload_url), ("list_upload_parts", list_parts),
+                          ("upload_complete", complete), ("upload_async_result", async_result)):
+        router.add_api_route(f"{prefix}/{step}", handler, methods=["POST"], name=f"{tag}_{handler.__name__}")
 
 
-@router.post("/upload/v1/oss/file/list_upload_parts")
-async def oss_list_parts(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(service.uploads.list_parts(tenant, OSS, p.string("preuploadID")))
-
-
-@router.post("/upload/v1/oss/file/upload_complete")
-async def oss_complete(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(service.uploads.complete(tenant, OSS, p.string("preuploadID")))
-
-
-@router.post("/upload/v1/oss/file/upload_async_result")
-async def oss_async_result(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(await service.uploads.async_result(tenant, OSS, p.string("preuploadID")))
+_slice_steps(OSS, "/upload/v1/oss/file", "oss")
 
 
 @router.post("/api/v1/oss/file/delete")
@@ -115,28 +121,7 @@ async def disk_create(request: Request) -> Response:
     return ok(service.uploads.create(tenant, DISK, parent, filename, etag, size, duplicate))
 
 
-@router.post("/upload/v1/file/get_upload_url")
-async def disk_upload_url(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(service.uploads.upload_url(tenant, DISK, p.string("preuploadID"), p.integer("sliceNo"), public_base(request)))
-
-
-@router.post("/upload/v1/file/list_upload_parts")
-async def disk_list_parts(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(service.uploads.list_parts(tenant, DISK, p.string("preuploadID")))
-
-
-@router.post("/upload/v1/file/upload_complete")
-async def disk_complete(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(service.uploads.complete(tenant, DISK, p.string("preuploadID")))
-
-
-@router.post("/upload/v1/file/upload_async_result")
-async def disk_async_result(request: Request) -> Response:
-    service, tenant, p = await call(request)
-    return ok(await service.uploads.async_result(tenant, DISK, p.string("preuploadID")))
+_slice_steps(DISK, "/upload/v1/file", "disk")
 
 
 # -- storage host: presigned PUT of one slice ---------------------------------------------------
