@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
 from ...core.apis import vendor_router
-from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
+from ...core.methods import refuse_other_methods, refuse_with
 from ...core.multipart import MultipartError, MultipartReader, drain_body
 from ...core.urls import public_base
 from .auth import Grant

@@ -23,8 +23,16 @@ from .errors import AntelopeError
 from .messages import Attachment, EventMessage
 from .models import AntelopeEvent, AntelopeObject
 from .rules import (
-    EXPIRY_DAYS, MAX_UPLOAD2_BYTES, Upload2Params, bad, check_key, check_obj_id, complete_key, event_query,
-    list_count, permanent_type,
+    EXPIRY_DAYS,
+    MAX_UPLOAD2_BYTES,
+    Upload2Params,
+    bad,
+    check_key,
+    check_obj_id,
+    complete_key,
+    event_query,
+    list_count,
+    permanent_type,
 )
 from .tenant import Tenant
 

@@ -124,7 +124,8 @@ class Disk:
         with self.emu.db.session() as s:
             parent_id = self.live_folder(s, tenant, parent)
             if not self._name_free(s, tenant, parent_id, name):
-                raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建", reason=f"{name!r} exists in {parent_id}")
+                raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建",
+                                         reason=f"{name!r} exists in {parent_id}")
             return {"dirID": num(self.files.new_folder(s, tenant, DISK, parent_id, name, now).id)}
 
     def folder_path(self, s: Session, tenant: Tenant, parent_id: str, names: list[str], now: float) -> str:

@@ -67,7 +67,8 @@ async def list_v2(request: Request) -> Response:
 async def list_v1(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
     return ok(disk.list_v1(
-        tenant, p.ident("parentFileId"), p.integer("page", required=False, default=1) or 1, p.integer("limit"), p.string("orderBy"),
+        tenant, p.ident("parentFileId"), p.integer("page", required=False, default=1) or 1, p.integer("limit"),
+        p.string("orderBy"),
         p.string("orderDirection"), bool(p.boolean("trashed", default=False)), p.string("searchData", required=False),
     ))
 

@@ -10,7 +10,15 @@ from sqlalchemy import select
 from .errors import Pan123Error
 from .models import Pan123File
 from .rules import (
-    DOWNLOAD_PREFIX, FILE_STATUS, OSS, SELF_PREFIX, STORAGE_NODE, check_name, check_type, download_url, extension,
+    DOWNLOAD_PREFIX,
+    FILE_STATUS,
+    OSS,
+    SELF_PREFIX,
+    STORAGE_NODE,
+    check_name,
+    check_type,
+    download_url,
+    extension,
     format_time,
 )
 from .tenant import Tenant

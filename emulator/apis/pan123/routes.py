@@ -20,7 +20,7 @@ from .errors import Pan123Error, S3Error
 from .rules import DISK, DOWNLOAD_PREFIX, OSS, S3_PREFIX, SELF_PREFIX
 from .wire import Params
 
-__all__ = ["router", "render", "render_xml", "_begin"]
+__all__ = ["_begin", "render", "render_xml", "router"]
 _begin = begin  # the name __init__.py hands the error families (ErrorFamily.prepare)
 
 router = vendor_router("pan123", render, internal=Pan123Error.INTERNAL, invalid=Pan123Error.FAILED)
@@ -51,7 +51,7 @@ async def oss_mkdir(request: Request) -> Response:
 async def oss_create(request: Request) -> Response:
     service, tenant, p = await call(request)
     return ok(service.uploads.create(tenant, OSS, p.ident("parentFileID"), p.string("filename"), p.string("etag"),
-                             p.integer("size"), type_=p.integer("type")))
+                                     p.integer("size"), type_=p.integer("type")))
 
 
 # -- the slice steps of the v1 upload, the same for both spaces ------------------------------------
@@ -134,7 +134,8 @@ async def put_slice(key: str, request: Request) -> Response:
     upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
     try:
         journal.info().tenant = service.uploads.slice_tenant(upload_id).client_id
-        part_no, limit = service.uploads.slice_target(upload_id, "PUT", path, raw_query, request.headers.get("host", ""))
+        host = request.headers.get("host", "")
+        part_no, limit = service.uploads.slice_target(upload_id, "PUT", path, raw_query, host)
         md5 = await service.uploads.receive_slice(upload_id, part_no, limit, body)
     except VendorError:
         await drain_body(body)
