@@ -149,7 +149,7 @@ class Tree:
                                          Pan123File.parent_id == row.id)
             ).scalars().all():
                 self.remove(s, child)
-        blob_ids = list(s.execute(select(Pan123FilePart.blob_id).where(Pan123FilePart.file_id == row.id)).scalars())
+        blob_ids = [blob_id for blob_id, _ in file_parts(s, row.id)]
         s.execute(delete(Pan123FilePart).where(Pan123FilePart.file_id == row.id))
         s.delete(row)
         s.flush()
