@@ -9,7 +9,7 @@ This module is the one place other modules import fault injection from; it is ma
 A rule matches ``api`` / ``method`` / a ``path`` glob and optionally a ``tenant``; its
 schedule lets the first ``skip`` matches through, then acts on the next ``times`` (or on
 every match while ``times`` is null). Rules without a tenant are checked as the request
-enters its vendor route (the :func:`~emulator.core.apis.vendor_router` wrapper, the first
+enters its vendor route (the :func:`~emulator.core.routing.vendor_router` wrapper, the first
 code any vendor route runs, is where the request's API is known; requests no vendor route
 takes are never faulted); rules with a tenant once the API has identified the tenant
 (``journal.info().identify_tenant(...)``, the fault point of those rules, calls the hook

@@ -15,21 +15,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
 from ...core.routing import vendor_router
-from ...core.runtime import emulator_of
-from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
+from ...core.methods import refuse_other_methods, refuse_with
 from ...core.multipart import MultipartError, MultipartReader, drain_body
+from ...core.runtime import emulator_of
 from ...core.urls import public_base
 from .auth import Grant
 from .errors import AntelopeError
-from .service import (
-    MAX_ATTACHMENT_BYTES,
-    MAX_MESSAGE_BYTES,
-    AntelopeService,
-    Received,
-    check_key,
-    parse_metadata,
-)
+from .messages import MAX_MESSAGE_BYTES, parse_message
+from .rules import MAX_ATTACHMENT_BYTES, check_key, parse_metadata, upload2_params
+from .service import AntelopeService, Received
 
 _MIME = mimetypes.MimeTypes()  # Python's built-in table only: the same answer on every host
 FIELD_LIMIT = 64 * 1024  # a key or metadata form field longer than this is refused outright
@@ -77,7 +72,7 @@ async def upload2(request: Request) -> Response:
     try:
         grant = _grant(request)
         q = request.query_params
-        params = service.upload2_params(q.get("size"), q.get("expiretype"), q.get("key"))
+        params = upload2_params(q.get("size"), q.get("expiretype"), q.get("key"))
         # key: URL, else header, else a form field before the file; metadata: header, else form field.
         key = params.url_key
         key_from_form = False
@@ -136,7 +131,7 @@ async def upload3(request: Request) -> Response:
                 raise bad("the message form field is missing") from None
             if first.name != "message":
                 raise bad(f"the first form field must be message, not {first.name!r}")
-            message = service.parse_message(await first.read(MAX_MESSAGE_BYTES))
+            message = parse_message(await first.read(MAX_MESSAGE_BYTES))
             wanted = set(message.field_names())
             async for part in parts:
                 if part.name not in wanted:

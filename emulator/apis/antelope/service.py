@@ -1,142 +1,43 @@
-"""The Antelope object storage's behaviour on the core: key and metadata rules, object
-storage with cyclic expiry, events per app channel, queries. No HTTP types here."""
+"""The Antelope object storage's state on the core: obj_ids, objects with cyclic expiry,
+events per app channel, the queries, and the evidence for tests. What a request may say
+(keys, metadata, numbers, upload3's message) is rules.py's and messages.py's. No HTTP types."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ...core import jsonbody
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth
 from .errors import AntelopeError
+from .messages import Attachment, EventMessage
 from .models import AntelopeEvent, AntelopeObject
+from .rules import (
+    EXPIRY_DAYS,
+    MAX_UPLOAD2_BYTES,
+    Upload2Params,
+    bad,
+    check_key,
+    check_obj_id,
+    complete_key,
+    event_query,
+    list_count,
+    permanent_type,
+)
 from .tenant import Tenant
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
-
-MAX_UPLOAD2_BYTES = 1 << 30  # "size大于1G"
-MAX_ATTACHMENT_BYTES = 50 << 20  # "每个子对象文件的最大大小为50M"
-MAX_KEY_BYTES = 1024
-MAX_METADATA_BYTES = 1024
-MAX_MESSAGE_BYTES = 4096  # "表单大小小于等于4K"
-EXPIRY_DAYS = {0: None, 1: 7, 2: 30, 3: 90}
-CHANNELS = range(16)
-MAX_EVENTS = 100
-MAX_LIST = 200
-MAX_OFFSET = (1 << 63) - 1  # Kafka offsets are signed 64-bit
-FILENAME_SLOT = "${filename}"
-_OBJ_ID = re.compile(r"[0-9a-fA-F]{24}")  # fullmatch: no trailing newline
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-bad = AntelopeError.BAD_REQUEST
-
-
-# -- plain rules ------------------------------------------------------------------------
-def parse_uint(raw: str | None, name: str, *, required: bool = True) -> int | None:
-    if raw is None or raw == "":
-        if required:
-            raise bad(f"{name} is required")
-        return None
-    if not (raw.isascii() and raw.isdigit()):
-        raise bad(f"{name} must be an unsigned integer, not {raw!r}")
-    return int(raw)
-
-
-def parse_int(raw: str | None, name: str) -> int | None:
-    """A signed decimal integer (so a negative value gets a range error, not a type error)."""
-    if raw is None or raw == "":
-        return None
-    text = raw[1:] if raw[:1] in "+-" else raw
-    if not (text.isascii() and text.isdigit()):
-        raise bad(f"{name} must be an integer, not {raw!r}")
-    return int(raw)
-
-
-def parse_expire_type(raw: str | None) -> int:
-    if raw is None:
-        return 0
-    if raw not in ("0", "1", "2", "3"):
-        raise bad(f"expiretype must be 0, 1, 2 or 3, not {raw!r}")
-    return int(raw)
-
-
-def check_key(raw: str | None) -> str | None:
-    """A client's key as given: an absolute path (or one with a trailing ``/`` or
-    ``/${filename}`` that the file name completes). Empty means none."""
-    if raw is None or raw == "":
-        return None
-    if len(raw.encode("utf-8")) > MAX_KEY_BYTES:
-        raise bad(f"key is longer than {MAX_KEY_BYTES} bytes")
-    if not raw.startswith("/"):
-        raise bad(f"key must be an absolute path starting with '/', not {raw!r}")
-    if "//" in raw:
-        raise bad(f"key has an empty path segment: {raw!r}")
-    if any(seg in (".", "..") for seg in raw.split("/")):
-        raise bad(f"key has a '.' or '..' path segment: {raw!r}")
-    if _CONTROL.search(raw):
-        raise bad("key contains control characters")
-    return raw
-
-
-def complete_key(raw: str | None, file_name: str, obj_id: str) -> str:
-    """The final key: ``/1/`` and ``/1/${filename}`` take the file name; none gives
-    ``<obj_id>_<file name>``; anything else is kept as given."""
-    if raw is None:
-        return f"{obj_id}_{file_name}"
-    if raw.endswith("/"):
-        base = raw
-    elif raw.rsplit("/", 1)[1] == FILENAME_SLOT:
-        base = raw[: -len(FILENAME_SLOT)]
-    else:
-        return raw
-    if not file_name:
-        raise bad(f"key {raw!r} is completed with the file name, but the upload has none")
-    key = base + file_name
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise bad(f"key {key!r} is longer than {MAX_KEY_BYTES} bytes once completed with the file name")
-    if _CONTROL.search(key):
-        raise bad("the file name completing the key contains control characters")
-    try:  # the completed key obeys the same format ("/1/" + "../x" is no absolute path)
-        checked = check_key(key)
-    except VendorError as err:
-        raise bad(f"key {raw!r} completed with the file name {file_name!r}: {err.detail}") from None
-    assert checked is not None
-    return checked
-
-
-def parse_metadata(raw: str | None) -> Any:
-    """User metadata: JSON of at most 1024 bytes; absent or blank is ``{}``."""
-    if raw is None or raw.strip() == "":
-        return {}
-    if len(raw.encode("utf-8")) > MAX_METADATA_BYTES:
-        raise bad(f"metadata is longer than {MAX_METADATA_BYTES} bytes")
-    try:
-        return jsonbody.loads(raw)
-    except ValueError:
-        raise bad("metadata is not valid JSON") from None
-
-
-def check_obj_id(raw: str) -> str:
-    if not _OBJ_ID.fullmatch(raw):
-        raise bad(f"obj_id must be 24 hexadecimal digits, not {raw!r}")
-    return raw.lower()
-
-
-def is_uint(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 # -- value types ------------------------------------------------------------------------
@@ -147,44 +48,11 @@ class Received:
 
 
 @dataclass(frozen=True)
-class Upload2Params:
-    size: int
-    expire_type: int
-    url_key: str | None
-
-
-@dataclass(frozen=True)
-class Attachment:
-    form_field: str
-    key: str | None
-    metadata: Any
-    file_name: str
-    expire_type: int
-    extra: dict[str, Any]  # fields the client sent beyond the documented ones
-
-
-@dataclass(frozen=True)
-class EventMessage:
-    channel_id: int
-    subject: Any
-    body: Any
-    attachments: list[Attachment]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def field_names(self) -> list[str]:
-        return [a.form_field for a in self.attachments]
-
-
-@dataclass(frozen=True)
 class Found:
     """A snapshot of a stored object, for answers and downloads."""
 
     info: dict[str, Any]
     blob_id: int
-
-
-_ATTACHMENT_FIELDS = ("form_field", "key", "area_id", "metadata", "url", "file_name", "expiretype")
-_MESSAGE_FIELDS = ("channel_id", "subject", "body", "attachments")
 
 
 class AntelopeService(ServiceBase):
@@ -222,8 +90,7 @@ class AntelopeService(ServiceBase):
         with self._lock:
             self._instance, self._counter = instance, counter
 
-    @staticmethod
-    def check_state(state: Any) -> tuple[str, int]:
+    def check_state(self, state: Any) -> tuple[str, int]:
         """A saved state's instance id and counter (ValueError unless they could be ours:
         a snapshot file may come from anywhere, and obj_ids must stay 24 hex digits)."""
         if not isinstance(state, dict) or set(state) != {"instance", "counter"}:
@@ -236,14 +103,6 @@ class AntelopeService(ServiceBase):
         return instance, counter
 
     # -- receiving bytes -----------------------------------------------------------------
-    @staticmethod
-    def upload2_params(size: str | None, expiretype: str | None, key: str | None) -> Upload2Params:
-        declared = parse_uint(size, "size")
-        assert declared is not None
-        if declared > MAX_UPLOAD2_BYTES:
-            raise bad(f"size {declared} is over the {MAX_UPLOAD2_BYTES}-byte (1G) limit")
-        return Upload2Params(declared, parse_expire_type(expiretype), check_key(key))
-
     async def receive(self, file_name: str, chunks: AsyncIterator[bytes], *, limit: int, what: str,
                       exact: int | None = None) -> Received:
         """Stream a file into the store; nothing is kept when a rule is broken."""
@@ -361,70 +220,6 @@ class AntelopeService(ServiceBase):
                 "size": obj["file_size"], "result": result}
 
     # -- events --------------------------------------------------------------------------
-    @staticmethod
-    def parse_message(raw: bytes) -> EventMessage:
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise bad(f"message is larger than {MAX_MESSAGE_BYTES} bytes (4K)")
-        try:
-            doc = jsonbody.loads(raw)
-        except (UnicodeDecodeError, ValueError):
-            raise bad("message is not valid JSON") from None
-        if not isinstance(doc, dict):
-            raise bad("message must be a JSON object")
-        if "channel_id" not in doc:
-            raise bad("message.channel_id is required")
-        channel = doc["channel_id"]
-        if not is_uint(channel) or channel not in CHANNELS:
-            raise bad(f"message.channel_id must be an integer within 0-15, not {json.dumps(channel)}")
-        raw_attachments = doc.get("attachments")
-        if raw_attachments is None:
-            raw_attachments = []
-        if not isinstance(raw_attachments, list):
-            raise bad("message.attachments must be an array")
-        attachments: list[Attachment] = []
-        seen: set[str] = set()
-        for i, a in enumerate(raw_attachments):
-            where = f"message.attachments[{i}]"
-            if not isinstance(a, dict):
-                raise bad(f"{where} must be an object")
-            form_field = a.get("form_field")
-            if not isinstance(form_field, str) or form_field == "":
-                raise bad(f"{where}.form_field must name the form field that holds the attachment")
-            if form_field == "message" or form_field in seen:
-                raise bad(f"{where}.form_field {form_field!r} is used twice")
-            seen.add(form_field)
-            key = a.get("key")
-            if key is not None and not isinstance(key, str):
-                raise bad(f"{where}.key must be a string")
-            metadata = a.get("metadata", {})
-            if metadata is None:
-                metadata = {}
-            if len(json.dumps(metadata, ensure_ascii=False).encode("utf-8")) > MAX_METADATA_BYTES:
-                raise bad(f"{where}.metadata is longer than {MAX_METADATA_BYTES} bytes")
-            file_name = a.get("file_name")
-            if file_name is None:
-                file_name = ""
-            if not isinstance(file_name, str):
-                raise bad(f"{where}.file_name must be a string")
-            expire_type = a.get("expiretype", 0)
-            if not is_uint(expire_type) or expire_type not in EXPIRY_DAYS:
-                raise bad(f"{where}.expiretype must be 0, 1, 2 or 3, not {json.dumps(expire_type)}")
-            try:
-                checked = check_key(key)
-            except VendorError as err:  # name the attachment in the message
-                raise bad(f"{where}: {err.message}") from None
-            attachments.append(
-                Attachment(form_field, checked, metadata, file_name, expire_type,
-                           {k: v for k, v in a.items() if k not in _ATTACHMENT_FIELDS})
-            )
-        return EventMessage(
-            channel_id=channel,
-            subject=doc.get("subject", ""),
-            body=doc.get("body", {}),
-            attachments=attachments,
-            extra={k: v for k, v in doc.items() if k not in _MESSAGE_FIELDS},
-        )
-
     def upload3(self, grant: auth.Grant, message: EventMessage, received: dict[str, Received],
                 base_url: str) -> dict[str, Any]:
         """Store the attachments and append the rewritten message to the app's channel."""
@@ -480,23 +275,8 @@ class AntelopeService(ServiceBase):
 
     def events(self, tenant: Tenant, channel_raw: str | None, size_raw: str | None,
                offset_raw: str | None) -> dict[str, Any]:
-        channel = parse_int(channel_raw, "channel_id")
-        if channel is None:
-            raise bad("channel_id is required")
-        if channel not in CHANNELS:
-            raise bad(f"channel_id must be within 0-15, not {channel}")
-        size = parse_int(size_raw, "size")
-        if size is None:
-            raise bad("size is required")
-        if size > MAX_EVENTS:
-            raise AntelopeError.SIZE_OVER_LIMIT(f"size {size} is over {MAX_EVENTS}")
-        if size < 1:
-            raise bad(f"size must be at least 1, not {size}")
-        offset = parse_int(offset_raw, "offset")
-        if offset is not None and offset < 0:
-            raise bad(f"offset must not be negative, not {offset}")
-        if offset is not None and offset > MAX_OFFSET:
-            raise bad(f"offset must be at most {MAX_OFFSET} (a 64-bit Kafka offset), not {offset}")
+        query = event_query(channel_raw, size_raw, offset_raw)
+        channel, size, offset = query.channel, query.size, query.offset
         where = (AntelopeEvent.app_id == tenant.app_id, AntelopeEvent.channel_id == channel)
         with self.emu.db.session() as s:
             if offset is None:
@@ -556,11 +336,7 @@ class AntelopeService(ServiceBase):
 
     def list_after(self, grant: auth.Grant, obj_id: str | None, key: str | None,
                    count_raw: str | None) -> list[dict[str, Any]]:
-        count = parse_int(count_raw, "count")
-        if count is None:
-            raise bad("count is required")
-        if not 1 <= count <= MAX_LIST:
-            raise bad(f"count must be within 1-{MAX_LIST}, not {count}")
+        count = list_count(count_raw)
         app_id = grant.tenant.app_id
         with self.emu.db.session() as s:
             self._purge_expired(s, self.emu.clock.now())
@@ -580,9 +356,7 @@ class AntelopeService(ServiceBase):
             return [describe(r) for r in rows]
 
     def cids(self, grant: auth.Grant, obj_type_raw: str | None) -> dict[str, Any]:
-        if obj_type_raw not in ("1", "2"):
-            raise bad(f"obj_type must be 1 (permanent) or 2 (cyclic), not {obj_type_raw!r}")
-        permanent = obj_type_raw == "1"
+        permanent = permanent_type(obj_type_raw)
         with self.emu.db.session() as s:
             self._purge_expired(s, self.emu.clock.now())
             q = select(AntelopeObject.c_id).where(AntelopeObject.app_id == grant.tenant.app_id).distinct()

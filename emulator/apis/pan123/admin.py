@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...admin.bodies import admin_tenant, read_json
 from ...admin.errors import AdminError
-from .routes import _service
+from .envelope import service_of as _service
 from .tenant import Tenant
 
 router = APIRouter(tags=["admin: pan123"])

@@ -38,7 +38,8 @@ def check_platform(value: str | None) -> None:
 def bearer(authorization: str | None) -> str:
     """The token of ``Authorization: Bearer <token>``; anything else is 401."""
     if not authorization or not authorization.strip():
-        raise Pan123Error.INVALID_TOKEN(reason="no Authorization header", expected="Authorization: Bearer <accessToken>")
+        raise Pan123Error.INVALID_TOKEN(reason="no Authorization header",
+                                        expected="Authorization: Bearer <accessToken>")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Pan123Error.INVALID_TOKEN(
@@ -137,7 +138,8 @@ def parse_query(raw: str) -> list[tuple[str, str]]:
 
 
 def _expected(canon: Canonical) -> str:
-    return f"canonical request:\n{canon.request}\nstring to sign:\n{canon.string_to_sign}\n(key: AWS4 signing key of the tenant's storage secret ***)"
+    return (f"canonical request:\n{canon.request}\nstring to sign:\n{canon.string_to_sign}\n"
+            "(key: AWS4 signing key of the tenant's storage secret ***)")
 
 
 def verify(tenant: Tenant, method: str, path: str, raw_query: str, host: str, now: float) -> None:

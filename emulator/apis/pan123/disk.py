@@ -18,17 +18,17 @@ from sqlalchemy.orm import Session
 from ...core.clock import BEIJING
 from .errors import Pan123Error
 from .models import Pan123File, Pan123FileMeta
-from .service import DISK, DISK_ROOT, DOWNLOAD_PREFIX, FILE_STATUS, STORAGE_NODE, extension
-from .service import format_time as _time
+from .rules import DISK, DISK_ROOT, DOWNLOAD_PREFIX, FILE_STATUS, STORAGE_NODE, check_name, download_url, extension
+from .rules import format_time as _time
 from .tenant import Tenant
+from .tree import Tree, is_trashed
 
 if TYPE_CHECKING:
-    from .service import Pan123Service
+    from ...core.runtime import Emulator
 
 MAX_IDS = 100  # trash / recover / delete / move: "单级最多支持100个"
 MAX_RENAME = 30
 MAX_LIMIT = 100
-MAX_NAME = 255
 SPACE_PERMANENT = 2 * 1024**4  # 2 TiB, a free account's permanent space
 ORDER_BY = {"file_id": "seq", "file_name": "name", "size": "size"}
 CATEGORY = {
@@ -52,9 +52,9 @@ def num(fid: str) -> int:
 
 
 class Disk:
-    def __init__(self, service: Pan123Service) -> None:
-        self.svc = service
-        self.emu = service.emu
+    def __init__(self, emulator: Emulator, tree: Tree) -> None:
+        self.emu = emulator
+        self.files = tree  # the shared tree (``tree`` is this class's evidence listing)
 
     # -- rows ------------------------------------------------------------------------------
     @staticmethod
@@ -63,11 +63,6 @@ class Disk:
             select(Pan123FileMeta.file_id).join(Pan123File, Pan123File.id == Pan123FileMeta.file_id)
             .where(Pan123File.client_id == client_id, Pan123FileMeta.trashed_at.is_not(None))
         ).scalars())
-
-    @staticmethod
-    def is_trashed(s: Session, fid: str) -> bool:
-        meta = s.get(Pan123FileMeta, fid)
-        return meta is not None and meta.trashed_at is not None
 
     @staticmethod
     def _set_trashed(s: Session, fid: str, when: float | None) -> None:
@@ -93,8 +88,8 @@ class Disk:
 
     def live_folder(self, s: Session, tenant: Tenant, parent: str, what: str = "父目录") -> str:
         """A folder new things may go into: the root, or a folder not in the recycle bin."""
-        folder = self.svc._folder(s, tenant, DISK, parent or DISK_ROOT, what)
-        if folder != DISK_ROOT and self.is_trashed(s, folder):
+        folder = self.files.folder(s, tenant, DISK, parent or DISK_ROOT, what)
+        if folder != DISK_ROOT and is_trashed(s, folder):
             raise Pan123Error.FAILED(f"{what}已在回收站", reason=f"folder {folder} is in the recycle bin")
         return folder
 
@@ -119,35 +114,27 @@ class Disk:
         return out
 
     def _name_free(self, s: Session, tenant: Tenant, parent_id: str, name: str, but: str | None = None) -> bool:
-        other = self.svc._named(s, tenant, DISK, parent_id, name)
+        other = self.files.named(s, tenant, DISK, parent_id, name)
         return other is None or other.id == but
 
     # -- folders ---------------------------------------------------------------------------
     def mkdir(self, tenant: Tenant, name: str, parent: str) -> dict[str, Any]:
-        self.svc.check_name(name, "目录名")
+        check_name(name, "目录名")
         now = self.emu.clock.now()
         with self.emu.db.session() as s:
             parent_id = self.live_folder(s, tenant, parent)
             if not self._name_free(s, tenant, parent_id, name):
-                raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建", reason=f"{name!r} exists in {parent_id}")
-            return {"dirID": num(self.new_folder(s, tenant, parent_id, name, now).id)}
-
-    def new_folder(self, s: Session, tenant: Tenant, parent_id: str, name: str, now: float) -> Pan123File:
-        row = Pan123File(
-            id=self.svc._new_id(s, tenant, DISK), seq=self.svc._next_seq(s), client_id=tenant.client_id, space=DISK,
-            parent_id=parent_id, name=name, is_dir=True, created_at=now, updated_at=now,
-        )
-        s.add(row)
-        s.flush()
-        return row
+                raise Pan123Error.FAILED("该目录下已经有同名文件夹,无法进行创建",
+                                         reason=f"{name!r} exists in {parent_id}")
+            return {"dirID": num(self.files.new_folder(s, tenant, DISK, parent_id, name, now).id)}
 
     def folder_path(self, s: Session, tenant: Tenant, parent_id: str, names: list[str], now: float) -> str:
         """``containDir``: the folders of a path under ``parent_id``, made where missing."""
         for name in names:
-            self.svc.check_name(name, "目录名")
-            existing = self.svc._named(s, tenant, DISK, parent_id, name)
+            check_name(name, "目录名")
+            existing = self.files.named(s, tenant, DISK, parent_id, name)
             if existing is None:
-                parent_id = self.new_folder(s, tenant, parent_id, name, now).id
+                parent_id = self.files.new_folder(s, tenant, DISK, parent_id, name, now).id
             elif not existing.is_dir:
                 raise Pan123Error.FAILED("该目录下已经有同名文件,无法创建目录", reason=f"{name!r} is a file")
             else:
@@ -158,7 +145,7 @@ class Disk:
         """``containDir`` of the v1 create: (folder id, file name) of a path like
         ``/a/b/c.txt`` under ``parent``, its folders made where missing."""
         *folders, name = [p for p in path.split("/") if p] or [""]
-        self.svc.check_name(name)
+        check_name(name)
         with self.emu.db.session() as s:
             parent_id = self.live_folder(s, tenant, parent)
             return self.folder_path(s, tenant, parent_id, folders, self.emu.clock.now()), name
@@ -217,7 +204,7 @@ class Disk:
                 "status": 0 if row.is_dir else FILE_STATUS,
                 "parentFileID": num(row.parent_id),
                 "createAt": _time(row.created_at),
-                "trashed": 1 if self.is_trashed(s, row.id) else 0,
+                "trashed": 1 if is_trashed(s, row.id) else 0,
             }
 
     def infos(self, tenant: Tenant, ids: list[str]) -> dict[str, Any]:
@@ -247,7 +234,7 @@ class Disk:
             if search:  # "parentFileId is ignored and the search is global"
                 q = q.where(Pan123File.name == search if mode == 1 else Pan123File.name.contains(search))
             else:
-                q = q.where(Pan123File.parent_id == self.svc._folder(s, tenant, DISK, parent or DISK_ROOT, "父目录"))
+                q = q.where(Pan123File.parent_id == self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录"))
             if last and last not in ("0", "-1"):
                 after = s.get(Pan123File, last)
                 if after is None or after.client_id != tenant.client_id or after.space != DISK:
@@ -283,7 +270,7 @@ class Disk:
             if trashed:  # the recycle bin, wherever its items came from
                 q = q.where(Pan123File.id.in_(in_bin))
             else:
-                folder = self.svc._folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
+                folder = self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
                 q = q.where(Pan123File.parent_id == folder, Pan123File.id.not_in(in_bin))
             if search:
                 q = q.where(Pan123File.name.contains(search))
@@ -305,7 +292,7 @@ class Disk:
         now = self.emu.clock.now()
         with self.emu.db.session() as s:
             for row in self.rows(s, tenant, ids):
-                if not self.is_trashed(s, row.id):
+                if not is_trashed(s, row.id):
                     self._set_trashed(s, row.id, now)
                     row.updated_at = now
 
@@ -319,16 +306,16 @@ class Disk:
             rows = self.rows(s, tenant, ids)
             target = self.live_folder(s, tenant, to_parent, "目标目录") if to_parent is not None else None
             for row in rows:
-                if not self.is_trashed(s, row.id):
+                if not is_trashed(s, row.id):
                     raise Pan123Error.FAILED("文件不在回收站", reason=f"{row.id} is not in the recycle bin")
             for row in rows:
                 parent = target if target is not None else row.parent_id
                 if parent != DISK_ROOT:
                     folder = s.get(Pan123File, parent)
-                    if folder is None or any(self.is_trashed(s, a) for a in self._ancestors(s, parent)):
+                    if folder is None or any(is_trashed(s, a) for a in self._ancestors(s, parent)):
                         abnormal.append(num(row.id))
                         continue
-                row.name = self.svc._place(s, tenant, DISK, parent, row.name, 1)
+                row.name = self.files.place(s, tenant, DISK, parent, row.name, 1)
                 row.parent_id, row.updated_at = parent, now
                 self._set_trashed(s, row.id, None)
         return {"abnormalFileIDs": abnormal}
@@ -338,12 +325,12 @@ class Disk:
         with self.emu.db.session() as s:
             rows = self.rows(s, tenant, ids)
             for row in rows:
-                if not self.is_trashed(s, row.id):
+                if not is_trashed(s, row.id):
                     raise Pan123Error.FAILED("文件不在回收站,请先删除至回收站",
                                              reason=f"{row.id} is not in the recycle bin")
             for row in rows:
                 if s.get(Pan123File, row.id) is not None:  # not gone with a folder deleted before it
-                    self.svc._remove(s, row)
+                    self.files.remove(s, row)
 
     # -- move, rename ---------------------------------------------------------------------
     def move(self, tenant: Tenant, ids: list[str], to_parent: str) -> None:
@@ -354,7 +341,7 @@ class Disk:
             above = set(self._ancestors(s, target))
             names: set[str] = set()
             for row in rows:
-                if self.is_trashed(s, row.id):
+                if is_trashed(s, row.id):
                     raise Pan123Error.FAILED("文件已在回收站,不能移动", reason=f"{row.id} is in the recycle bin")
                 if row.id in above:
                     raise Pan123Error.FAILED("不能将文件夹移动到自身或其子目录下", reason=f"{row.id} contains {target}")
@@ -371,7 +358,7 @@ class Disk:
         out = []
         with self.emu.db.session() as s:
             for fid, name in pairs:
-                self.svc.check_name(name)
+                check_name(name)
                 row = self.row(s, tenant, fid)
                 if row.name == name:
                     continue
@@ -401,7 +388,7 @@ class Disk:
             row = self.row(s, tenant, fid)
             if row.is_dir:
                 raise Pan123Error.FAILED("文件夹不能下载", reason=f"{fid} is a folder")
-            return {"downloadUrl": self.svc.download_url(base, DOWNLOAD_PREFIX, tenant, row)}
+            return {"downloadUrl": download_url(base, DOWNLOAD_PREFIX, tenant, row)}
 
     def user_info(self, tenant: Tenant) -> dict[str, Any]:
         with self.emu.db.session() as s:

@@ -1,6 +1,7 @@
-"""The cloud disk's file-management calls over HTTP (logic in disk.py). Parameters are read
-as real clients send them: the query string, a JSON body, or a form body (also on GET, as
-the pan123 SDK sends them), names case-insensitively, numbers and booleans also as text.
+"""The cloud disk over HTTP: its file-management calls (logic in disk.py) and upload v2
+(upload_v2.py). Parameters are read as real clients send them: the query string, a JSON
+body, or a form body (also on GET, as the pan123 SDK sends them), names case-insensitively,
+numbers and booleans also as text.
 
 routes.py adds ``ROUTES`` to the 123pan router (before its wrong-method catch-alls)."""
 
@@ -12,8 +13,10 @@ from fastapi import Request, Response
 
 from ...core.urls import public_base
 from .disk import Disk
+from .envelope import authed, call, ok
 from .service import Pan123Service
 from .tenant import Tenant
+from .upload_v2 import origin
 from .wire import Params
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -46,23 +49,15 @@ disk_router = _Routes()
 
 
 async def _params(request: Request) -> tuple[Disk, Pan123Service, Tenant, Params]:
-    from .routes import _call  # routes.py includes this module's router at its end
-
-    service, tenant, body = await _call(request)
+    service, tenant, body = await call(request)
     query = Params.of_query(list(request.query_params.multi_items()))
     return service.disk, service, tenant, query.merged(body)
-
-
-def _ok(data: object) -> Response:
-    from .routes import ok
-
-    return ok(data)
 
 
 @disk_router.get("/api/v2/file/list")
 async def list_v2(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.list_v2(
+    return ok(disk.list_v2(
         tenant, p.ident("parentFileId"), p.integer("limit"), p.string("searchData", required=False),
         p.integer("searchMode", required=False), p.ident("lastFileId", required=False), p.boolean("trashed"),
     ))
@@ -71,8 +66,9 @@ async def list_v2(request: Request) -> Response:
 @disk_router.get("/api/v1/file/list")
 async def list_v1(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.list_v1(
-        tenant, p.ident("parentFileId"), p.integer("page", required=False, default=1) or 1, p.integer("limit"), p.string("orderBy"),
+    return ok(disk.list_v1(
+        tenant, p.ident("parentFileId"), p.integer("page", required=False, default=1) or 1, p.integer("limit"),
+        p.string("orderBy"),
         p.string("orderDirection"), bool(p.boolean("trashed", default=False)), p.string("searchData", required=False),
     ))
 
@@ -80,32 +76,32 @@ async def list_v1(request: Request) -> Response:
 @disk_router.post("/upload/v1/file/mkdir")
 async def mkdir(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.mkdir(tenant, p.string("name"), p.ident("parentID")))
+    return ok(disk.mkdir(tenant, p.string("name"), p.ident("parentID")))
 
 
 @disk_router.get("/api/v1/file/detail")
 async def detail(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.detail(tenant, p.ident("fileID")))
+    return ok(disk.detail(tenant, p.ident("fileID")))
 
 
 @disk_router.post("/api/v1/file/infos")
 async def infos(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.infos(tenant, p.strings("fileIds")))
+    return ok(disk.infos(tenant, p.strings("fileIds")))
 
 
 @disk_router.post("/api/v1/file/trash")
 async def trash(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
     disk.trash(tenant, p.strings("fileIDs"))
-    return _ok(None)
+    return ok(None)
 
 
 @disk_router.post("/api/v1/file/recover")
 async def recover(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.recover(tenant, p.strings("fileIDs")))
+    return ok(disk.recover(tenant, p.strings("fileIDs")))
 
 
 @disk_router.post("/api/v1/file/recover/by_path")
@@ -114,43 +110,90 @@ async def recover_by_path(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
     name = "parentFileID" if p.has("parentFileID") or not p.has("toParentFileID") else "toParentFileID"
     disk.recover(tenant, p.strings("fileIDs"), p.ident(name))
-    return _ok(None)
+    return ok(None)
 
 
 @disk_router.post("/api/v1/file/delete")
 async def delete(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
     disk.delete(tenant, p.strings("fileIDs"))
-    return _ok(None)
+    return ok(None)
 
 
 @disk_router.post("/api/v1/file/move")
 async def move(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
     disk.move(tenant, p.strings("fileIDs"), p.ident("toParentFileID"))
-    return _ok(None)
+    return ok(None)
 
 
 @disk_router.put("/api/v1/file/name")
 async def rename_one(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
     disk.rename(tenant, [(p.ident("fileId"), p.string("fileName"))])
-    return _ok(None)
+    return ok(None)
 
 
 @disk_router.post("/api/v1/file/rename")
 async def rename_batch(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.rename_batch(tenant, p.strings("renameList")))
+    return ok(disk.rename_batch(tenant, p.strings("renameList")))
 
 
 @disk_router.get("/api/v1/file/download_info")
 async def download_info(request: Request) -> Response:
     disk, _, tenant, p = await _params(request)
-    return _ok(disk.download_info(tenant, p.ident("fileId"), public_base(request)))
+    return ok(disk.download_info(tenant, p.ident("fileId"), public_base(request)))
 
 
 @disk_router.get("/api/v1/user/info")
 async def user_info(request: Request) -> Response:
     disk, _, tenant, _p = await _params(request)
-    return _ok(disk.user_info(tenant))
+    return ok(disk.user_info(tenant))
+
+
+# -- upload v2 ----------------------------------------------------------------------------------
+@disk_router.get("/upload/v2/file/domain")
+async def domain(request: Request) -> Response:
+    await authed(request)
+    return ok([origin(public_base(request))])
+
+
+@disk_router.post("/upload/v2/file/create")
+async def create(request: Request) -> Response:
+    service, tenant, body = await call(request)
+    p = body.lenient()
+    return ok(service.upload_v2.create(
+        tenant, p.ident("parentFileID"), p.string("filename"), p.string("etag"), p.integer("size"),
+        p.integer("duplicate", required=False, default=0) or 0, bool(p.boolean("containDir", default=False)),
+        public_base(request),
+    ))
+
+
+@disk_router.post("/upload/v2/file/slice")
+async def upload_slice(request: Request) -> Response:
+    service, tenant = await authed(request)
+    await service.upload_v2.slice(tenant, request)
+    return ok(None)
+
+
+@disk_router.post("/upload/v2/file/upload_complete")
+async def complete(request: Request) -> Response:
+    service, tenant, body = await call(request)
+    return ok(await service.upload_v2.complete(tenant, body.string("preuploadID")))
+
+
+@disk_router.post("/upload/v2/file/single/create")
+async def single_create(request: Request) -> Response:
+    service, tenant = await authed(request)
+    return ok(await service.upload_v2.single(tenant, request))
+
+
+@disk_router.post("/upload/v2/file/sha1_reuse")
+async def sha1_reuse(request: Request) -> Response:
+    service, tenant, body = await call(request)
+    p = body.lenient()
+    return ok(service.upload_v2.sha1_reuse(
+        tenant, p.ident("parentFileID"), p.string("filename"), p.string("sha1"), p.integer("size"),
+        p.integer("duplicate", required=False, default=0) or 0,
+    ))

@@ -3,7 +3,7 @@ slice blobs, and upload sessions with their slices."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, ColumnElement, Float, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,7 +55,7 @@ class _OwnedThroughFile:
     @classmethod
     def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
         files = select(Pan123File.id).where(Pan123File.client_id.in_(sorted({t.client_id for t in tenants})))
-        return cls.file_id.in_(files)  # type: ignore[attr-defined]
+        return cast("ColumnElement[bool]", cls.file_id.in_(files))  # type: ignore[attr-defined]
 
 
 class Pan123FilePart(_OwnedThroughFile, Base):

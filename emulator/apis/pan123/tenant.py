@@ -6,6 +6,7 @@ from pydantic import Field
 
 from ...core.tenants import TenantModel
 
+
 class Tenant(TenantModel):
     client_id: str = Field(min_length=1)
     client_secret: str = Field(min_length=1)

@@ -5,27 +5,35 @@ the one-request ``single/create`` and ``sha1_reuse``.
 
 Sessions are the same ``Pan123Upload`` rows as the v1 flows (space ``disk``), slices the
 same ``Pan123UploadPart`` rows, and the check the same asynchronous whole-file MD5 that
-settles on the emulator clock (service.py). Every byte streams into the content store."""
+settles on the emulator clock (checks.py). Every byte streams into the content store.
+The routes are disk_routes.py's."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fastapi import Request, Response
+from fastapi import Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ...core.blobs import Blob, BlobTooLarge, StagedBlob
 from ...core.multipart import MultipartError, MultipartReader
-from ...core.urls import public_base
-from .disk import num
-from .disk_routes import disk_router
+from .checks import Checks
+from .config import Config
+from .disk import Disk, num
 from .errors import Pan123Error
-from .models import Pan123File, Pan123FileMeta, Pan123FilePart, Pan123Upload, Pan123UploadPart
-from .service import DISK, DISK_ROOT, ETAG, Pan123Service
+from .models import Pan123File, Pan123FileMeta, Pan123Upload
+from .rules import DISK, DISK_ROOT, ETAG, check_duplicate, check_etag, check_name, check_size
+from .sessions import Sessions, find_upload, parts_in_order, slice_count, taking_slices
 from .tenant import Tenant
+from .tree import Parts, Tree, file_parts
 from .wire import Params
+
+if TYPE_CHECKING:
+    from ...core.runtime import Emulator
 
 MAX_CREATE = 10 * 1024**3  # "单文件最大10GB" (create)
 MAX_SINGLE = 1024**3  # "单步上传…文件大小限制1GB"
@@ -41,58 +49,52 @@ def origin(base: str) -> str:
 
 
 class UploadV2:
-    def __init__(self, service: Pan123Service) -> None:
-        self.svc = service
-        self.emu = service.emu
+    def __init__(self, emulator: Emulator, config: Callable[[], Config], tree: Tree, disk: Disk,
+                 sessions: Sessions, checks: Checks) -> None:
+        self.emu = emulator
+        self.config = config
+        self.tree = tree
+        self.disk = disk
+        self.sessions = sessions
+        self.checks = checks
 
     # -- create ----------------------------------------------------------------------------
-    def _target(self, s: Any, tenant: Tenant, parent: str, filename: str, contain_dir: bool) -> tuple[str, str]:
+    def _target(self, s: Session, tenant: Tenant, parent: str, filename: str, contain_dir: bool) -> tuple[str, str]:
         """(folder id, file name): with ``containDir`` the name is a path whose folders are
         made under ``parent`` where missing."""
-        parent_id = self.svc._folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
+        parent_id = self.tree.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
         if not contain_dir:
-            return parent_id, self.svc.check_name(filename)
+            return parent_id, check_name(filename)
         *folders, name = [p for p in filename.split("/") if p] or [""]
-        self.svc.check_name(name)
-        return self.svc.disk.folder_path(s, tenant, parent_id, folders, self.emu.clock.now()), name
+        check_name(name)
+        return self.disk.folder_path(s, tenant, parent_id, folders, self.emu.clock.now()), name
 
     @staticmethod
     def _check(etag: str, size: int, duplicate: int, cap: int) -> str:
-        if not ETAG.match(etag):
-            raise Pan123Error.FAILED("etag必须是32位十六进制的文件md5", reason=f"etag {etag!r}")
-        if size <= 0:
-            raise Pan123Error.FAILED("size必须大于0", reason=f"size {size}")
+        etag = check_etag(etag)
+        check_size(size)
         if size > cap:
             raise Pan123Error.FAILED(f"文件大小超过{cap // 1024**3}GB上限", reason=f"size {size} > {cap}")
-        if duplicate not in (0, 1, 2):
-            raise Pan123Error.FAILED("duplicate只能是1或2", reason=f"duplicate {duplicate}")
-        return etag.lower()
+        check_duplicate(duplicate)
+        return etag
 
     def create(self, tenant: Tenant, parent: str, filename: str, etag: str, size: int, duplicate: int,
                contain_dir: bool, base: str) -> dict[str, Any]:
         etag = self._check(etag, size, duplicate, MAX_CREATE)
         if not contain_dir:
-            self.svc.check_name(filename)
+            check_name(filename)
         known = self.emu.blobs.find(md5=etag, size=size)
         now = self.emu.clock.now()
-        slice_size = self.svc.config.v2_slice_size
+        slice_size = self.config().v2_slice_size
         servers = [origin(base)]
         with self.emu.db.session() as s:
             parent_id, name = self._target(s, tenant, parent, filename, contain_dir)
-            if not duplicate and self.svc._named(s, tenant, DISK, parent_id, name) is not None:
-                raise Pan123Error.FAILED("该目录下已经有同名文件,无法进行创建", reason=f"{name!r} exists")
-            parts = self.svc._reusable(s, etag, size, known.id if known else None)
+            self.tree.refuse_taken(s, tenant, DISK, parent_id, name, duplicate)
+            parts = self.tree.reuse(s, etag, size, known.id if known else None)
             if parts is not None:  # 秒传
-                for blob_id, _ in parts:
-                    self.emu.blobs.retain(s, blob_id)
-                row = self.svc._commit_file(s, tenant, DISK, parent_id, name, etag, size, parts, duplicate, now)
+                row = self.tree.commit_file(s, tenant, DISK, parent_id, name, etag, size, parts, duplicate, now)
                 return {"fileID": num(row.id), "reuse": True, "sliceSize": slice_size, "servers": servers}
-            upload = Pan123Upload(
-                id=self.emu.ids.hex(16), preupload_id=self.svc._preupload_id(), client_id=tenant.client_id,
-                space=DISK, parent_id=parent_id, filename=name, etag=etag, size=size, slice_size=slice_size,
-                duplicate=duplicate, state="open", created_at=now,
-            )
-            s.add(upload)
+            upload = self.sessions.open(s, tenant, DISK, parent_id, name, etag, size, slice_size, duplicate, now)
         return {"fileID": 0, "reuse": False, "preuploadID": upload.preupload_id, "sliceSize": slice_size,
                 "servers": servers}
 
@@ -100,10 +102,8 @@ class UploadV2:
     def _open_upload(self, tenant: Tenant, preupload_id: str) -> tuple[str, int, int]:
         """(upload id, slice size, slice count) of an upload that takes slices."""
         with self.emu.db.session() as s:
-            up = self.svc._upload(s, tenant, DISK, preupload_id)
-            if up.state in ("verifying", "done"):
-                raise Pan123Error.FAILED("该预上传已提交上传完毕,不能再上传分片", reason=f"upload is {up.state}")
-            return up.id, up.slice_size, self.svc.slice_count(up)
+            up = taking_slices(s, tenant, DISK, preupload_id)
+            return up.id, up.slice_size, slice_count(up)
 
     async def slice(self, tenant: Tenant, request: Request) -> None:
         fields, staged = await read_form(request, self.emu, lambda f: self._slice_limit(tenant, f))
@@ -127,17 +127,7 @@ class UploadV2:
                 if up is None or up.state not in ("open", "failed"):
                     raise Pan123Error.FAILED("该预上传已提交上传完毕,不能再上传分片", reason="completed meanwhile")
                 up.state, up.error = "open", None  # a failed check is answered; new slices start over
-                blob_id = self.emu.blobs.commit(s, staged)
-                old = s.get(Pan123UploadPart, (upload_id, slice_no))
-                now = self.emu.clock.now()
-                if old is not None:
-                    old_blob = old.blob_id
-                    old.blob_id, old.size, old.md5, old.updated_at = blob_id, staged.size, staged.md5, now
-                    s.flush()
-                    self.emu.blobs.release(s, old_blob)
-                else:
-                    s.add(Pan123UploadPart(upload_id=upload_id, part_no=slice_no, blob_id=blob_id, size=staged.size,
-                                           md5=staged.md5, updated_at=now))
+                self.sessions.put_part(s, upload_id, slice_no, staged)
         except BaseException:
             if staged is not None:
                 self.emu.blobs.discard(staged)
@@ -155,29 +145,25 @@ class UploadV2:
     async def complete(self, tenant: Tenant, preupload_id: str) -> dict[str, Any]:
         """``completed: false`` (or code 20103 when configured) until the check ends
         ``async_seconds`` after the first call, then the file; a failed check is code 1."""
-        svc = self.svc
         with self.emu.db.session() as s:
-            up = svc._upload(s, tenant, DISK, preupload_id)
+            up = find_upload(s, tenant, DISK, preupload_id)
             upload_id = up.id
             if up.state == "failed":
                 raise Pan123Error.FAILED(up.error or "文件MD5校验失败", reason=f"the check failed: {up.error}")
             started = up.state == "open"
             if started:
-                parts = svc._parts_in_order(s, up)
+                parts = parts_in_order(s, up)
                 if len(parts) == 1 and parts[0].md5 != up.etag:
                     raise Pan123Error.FAILED("文件MD5校验失败,上传的内容与etag不一致",
                                              reason=f"slice MD5 {parts[0].md5} != etag {up.etag}")
-                up.state, up.completed_at, up.polls, up.error, up.verified_md5 = (
-                    "verifying", self.emu.clock.now(), 0, None, None)
-                blob_ids = [p.blob_id for p in parts]
+                blob_ids = self.checks.start(up, parts)
             elif up.state == "verifying":
                 up.polls += 1
         if started:
-            svc._verify_later(upload_id, blob_ids)
-        if svc._is_due(upload_id):
-            await svc._settle_upload(upload_id)
-        outcome = svc._outcome(tenant, DISK, upload_id)
-        if not outcome["completed"] and svc.config.answer_20103:
+            self.checks.verify_later(upload_id, blob_ids)
+        await self.checks.settle_if_due(upload_id)
+        outcome = self.checks.outcome(tenant, DISK, upload_id)
+        if not outcome["completed"] and self.config().answer_20103:
             raise Pan123Error.VERIFYING(reason="the check of the upload has not ended (answer_20103 is set)")
         return outcome
 
@@ -201,10 +187,9 @@ class UploadV2:
             now = self.emu.clock.now()
             with self.emu.db.session() as s:
                 parent_id, name = self._target(s, tenant, parent, filename, contain_dir)
-                if not duplicate and self.svc._named(s, tenant, DISK, parent_id, name) is not None:
-                    raise Pan123Error.FAILED("该目录下已经有同名文件,无法进行创建", reason=f"{name!r} exists")
+                self.tree.refuse_taken(s, tenant, DISK, parent_id, name, duplicate)
                 blob_id = self.emu.blobs.commit(s, staged)
-                row = self.svc._commit_file(s, tenant, DISK, parent_id, name, etag, size, [(blob_id, size)],
+                row = self.tree.commit_file(s, tenant, DISK, parent_id, name, etag, size, [(blob_id, size)],
                                             duplicate, now)
                 return {"fileID": num(row.id), "completed": True}
         except BaseException:
@@ -221,24 +206,23 @@ class UploadV2:
             raise Pan123Error.FAILED("sha1必须是40位十六进制", reason=f"sha1 {sha1!r}")
         sha1 = sha1.lower()
         self._check("0" * 32, size, duplicate, MAX_CREATE)
-        self.svc.check_name(filename)
+        check_name(filename)
         now = self.emu.clock.now()
         with self.emu.db.session() as s:
-            parent_id = self.svc._folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
-            if not duplicate and self.svc._named(s, tenant, DISK, parent_id, filename) is not None:
-                raise Pan123Error.FAILED("该目录下已经有同名文件,无法进行创建", reason=f"{filename!r} exists")
+            parent_id = self.tree.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
+            self.tree.refuse_taken(s, tenant, DISK, parent_id, filename, duplicate)
             found = self._by_sha1(s, sha1, size)
             if found is None:
                 return {"fileID": 0, "reuse": False}
             etag, parts = found
             for blob_id, _ in parts:
                 self.emu.blobs.retain(s, blob_id)
-            row = self.svc._commit_file(s, tenant, DISK, parent_id, filename, etag, size, parts, duplicate, now)
+            row = self.tree.commit_file(s, tenant, DISK, parent_id, filename, etag, size, parts, duplicate, now)
             s.add(Pan123FileMeta(file_id=row.id, sha1=sha1))
             return {"fileID": num(row.id), "reuse": True}
 
     @staticmethod
-    def _by_sha1(s: Any, sha1: str, size: int) -> tuple[str, list[tuple[int, int]]] | None:
+    def _by_sha1(s: Session, sha1: str, size: int) -> tuple[str, Parts] | None:
         blob = s.execute(select(Blob).where(Blob.state == "ready", Blob.sha1 == sha1, Blob.size == size,
                                             Blob.refcount > 0).limit(1)).scalar_one_or_none()
         if blob is not None:
@@ -249,12 +233,11 @@ class UploadV2:
         ).scalar_one_or_none()
         if row is None:
             return None
-        parts = s.execute(select(Pan123FilePart.blob_id, Pan123FilePart.size)
-                          .where(Pan123FilePart.file_id == row.id).order_by(Pan123FilePart.seq)).all()
-        return row.etag, [(p.blob_id, p.size) for p in parts]
+        return row.etag, file_parts(s, row.id)
 
 
-async def read_form(request: Request, emu: Any, limit_of: Any) -> tuple[dict[str, Any], StagedBlob | None]:
+async def read_form(request: Request, emu: Emulator, limit_of: Callable[[dict[str, Any]], int],
+                    ) -> tuple[dict[str, Any], StagedBlob | None]:
     """A multipart body: its text fields (a repeated name is a list) and its one file part
     (``slice`` or ``file``, whatever its filename) streamed into a staged blob of at most
     ``limit_of(fields so far)`` bytes. Anything malformed is code 1 and keeps nothing."""
@@ -285,66 +268,3 @@ async def read_form(request: Request, emu: Any, limit_of: Any) -> tuple[dict[str
             raise Pan123Error.FAILED("multipart请求体格式错误", reason=str(exc)) from None
         raise
     return fields, staged
-
-
-# -- routes (added to the 123pan router by routes.py, through disk_routes.ROUTES) ----------------
-def _routes() -> Any:
-    from . import routes
-
-    return routes
-
-
-def _v2(service: Pan123Service) -> UploadV2:
-    return service.upload_v2
-
-
-@disk_router.get("/upload/v2/file/domain")
-async def domain(request: Request) -> Response:
-    r = _routes()
-    await r._authed(request)
-    return r.ok([origin(public_base(request))])
-
-
-@disk_router.post("/upload/v2/file/create")
-async def create(request: Request) -> Response:
-    r = _routes()
-    service, tenant, body = await r._call(request)
-    p = body.lenient()
-    return r.ok(_v2(service).create(
-        tenant, p.ident("parentFileID"), p.string("filename"), p.string("etag"), p.integer("size"),
-        p.integer("duplicate", required=False, default=0) or 0, bool(p.boolean("containDir", default=False)),
-        public_base(request),
-    ))
-
-
-@disk_router.post("/upload/v2/file/slice")
-async def upload_slice(request: Request) -> Response:
-    r = _routes()
-    service, tenant = await r._authed(request)
-    await _v2(service).slice(tenant, request)
-    return r.ok(None)
-
-
-@disk_router.post("/upload/v2/file/upload_complete")
-async def complete(request: Request) -> Response:
-    r = _routes()
-    service, tenant, body = await r._call(request)
-    return r.ok(await _v2(service).complete(tenant, body.string("preuploadID")))
-
-
-@disk_router.post("/upload/v2/file/single/create")
-async def single_create(request: Request) -> Response:
-    r = _routes()
-    service, tenant = await r._authed(request)
-    return r.ok(await _v2(service).single(tenant, request))
-
-
-@disk_router.post("/upload/v2/file/sha1_reuse")
-async def sha1_reuse(request: Request) -> Response:
-    r = _routes()
-    service, tenant, body = await r._call(request)
-    p = body.lenient()
-    return r.ok(_v2(service).sha1_reuse(
-        tenant, p.ident("parentFileID"), p.string("filename"), p.string("sha1"), p.integer("size"),
-        p.integer("duplicate", required=False, default=0) or 0,
-    ))

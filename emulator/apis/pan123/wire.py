@@ -6,7 +6,7 @@ Field names match case-insensitively, as Go's JSON decoding does on the real ser
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
 
 from ...core import jsonbody
@@ -77,7 +77,18 @@ class Params:
             return str(value)
         return self.string(name, required=required, default=default)
 
+    @overload
+    def integer(self, name: str, *, required: Literal[True] = True, default: int | None = None) -> int: ...
+
+    @overload
+    def integer(self, name: str, *, required: bool, default: int) -> int: ...
+
+    @overload
+    def integer(self, name: str, *, required: bool, default: None = None) -> int | None: ...
+
     def integer(self, name: str, *, required: bool = True, default: int | None = None) -> int | None:
+        """A whole number (a JSON number with no fraction, or digits in a form); absent:
+        code 1 when ``required``, else ``default``."""
         value = self.raw(name)
         if value is _MISSING or value is None or (self.form and value == ""):
             if required:

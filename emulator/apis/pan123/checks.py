@@ -1,0 +1,147 @@
+"""The asynchronous check of a multi-slice upload, shared by the v1 flows and upload v2.
+
+After ``upload_complete`` the whole-file MD5 is computed by streaming the slices in order
+through one MD5 on a worker thread (the SHA-1 too for the cloud disk's ``sha1_reuse``);
+the check ends ``async_seconds`` after ``upload_complete`` on the emulator clock, whether
+anyone polls or not: the file comes into being, or the upload fails with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ...core.errors import VendorError
+from .config import Config
+from .errors import Pan123Error
+from .models import Pan123FileMeta, Pan123Upload, Pan123UploadPart
+from .rules import DISK, wire_id
+from .sessions import Sessions, parts_in_order, upload_parts
+from .tenant import Tenant
+
+if TYPE_CHECKING:
+    from ...core.runtime import Emulator
+
+
+class Checks:
+    def __init__(self, emulator: Emulator, config: Callable[[], Config], sessions: Sessions) -> None:
+        self.emu = emulator
+        self.config = config
+        self.sessions = sessions
+        self._verifications: dict[str, asyncio.Task[str]] = {}
+
+    def forget(self) -> None:
+        """Rows were reset or restored: MD5s computed for upload sessions may be stale
+        (an upload id can come back with other slices); they are computed again."""
+        self._verifications.clear()
+
+    def start(self, up: Pan123Upload, parts: list[Pan123UploadPart]) -> list[int]:
+        """``upload_complete`` begins the check (the caller then calls :meth:`verify_later`
+        with the blob ids returned, once the session is committed)."""
+        up.state, up.completed_at, up.polls, up.error, up.verified_md5 = (
+            "verifying", self.emu.clock.now(), 0, None, None)
+        return [p.blob_id for p in parts]
+
+    # The whole-file MD5 of a multi-slice upload: slices streamed in order through one MD5
+    # on a worker thread, the next chunk read while the previous one hashes.
+    # The SHA-1 is computed in the same pass on a second thread (for upload v2's sha1_reuse).
+    async def _md5_of(self, blob_ids: list[int], sha1: bool = False) -> str:
+        """``md5:sha1`` (``md5:`` unless ``sha1``: only cloud-disk files need it)."""
+        h, h1 = hashlib.md5(), hashlib.sha1()
+        hashes = (h, h1) if sha1 else (h,)
+        pending: list[asyncio.Future[None]] = []
+        for blob_id in blob_ids:
+            async for piece in self.emu.blobs.read(blob_id):
+                for f in pending:
+                    await f
+                pending = [asyncio.ensure_future(asyncio.to_thread(x.update, piece)) for x in hashes]
+        for f in pending:
+            await f
+        return f"{h.hexdigest()}:{h1.hexdigest() if sha1 else ''}"
+
+    def verify_later(self, upload_id: str, blob_ids: list[int]) -> asyncio.Task[str]:
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            sha1 = up is not None and up.space == DISK  # for the cloud disk's sha1_reuse
+        task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids, sha1))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved at poll time
+        self._verifications[upload_id] = task
+        return task
+
+    async def _verified_md5(self, upload_id: str, blob_ids: list[int]) -> str:
+        task = self._verifications.get(upload_id)
+        if task is None:  # e.g. the emulator restarted since upload_complete
+            task = self.verify_later(upload_id, blob_ids)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._verifications.pop(upload_id, None)
+
+    def _due(self, up: Pan123Upload) -> bool:
+        """The asynchronous check of a multi-slice upload ends ``async_seconds`` after
+        ``upload_complete`` on the emulator clock, whether anyone polls or not."""
+        return self.emu.clock.now() - (up.completed_at or 0) >= self.config().async_seconds
+
+    async def settle(self, client_id: str | None = None) -> None:
+        """Finish every upload (of one client, or all) whose check is due: the file comes
+        into being, or the upload fails. Called before any state is read or changed, so a
+        listing after ``async_seconds`` shows the file though nobody polled."""
+        with self.emu.db.session() as s:
+            q = select(Pan123Upload).where(Pan123Upload.state == "verifying")
+            if client_id is not None:
+                q = q.where(Pan123Upload.client_id == client_id)
+            due = [up.id for up in s.execute(q.order_by(Pan123Upload.completed_at)).scalars() if self._due(up)]
+        for upload_id in due:
+            await self._settle_upload(upload_id)
+
+    async def settle_if_due(self, upload_id: str) -> None:
+        """A poll of one upload: its check ends now if it is due."""
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            due = up is not None and up.state == "verifying" and self._due(up)
+        if due:
+            await self._settle_upload(upload_id)
+
+    async def _settle_upload(self, upload_id: str) -> None:
+        """The end of the check: the whole-file MD5 (awaited if still computing) against the
+        etag, then the file (``Sessions.finish``), or the upload marked failed with the reason."""
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying":
+                return
+            blob_ids = [p.blob_id for p in upload_parts(s, up.id)]
+        md5, _, sha1 = (await self._verified_md5(upload_id, blob_ids)).partition(":")
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying":
+                return  # settled by a concurrent request, or reset meanwhile
+            tenant = self.emu.tenants.get("pan123", up.client_id)
+            if md5 != up.etag:
+                up.state, up.error, up.verified_md5 = "failed", "文件MD5校验失败,上传的内容与etag不一致", md5
+            elif tenant is None:
+                up.state, up.error, up.verified_md5 = "failed", "用户不存在", md5
+            else:
+                try:  # finish and parts_in_order refuse before they change anything
+                    row = self.sessions.finish(s, tenant, up, parts_in_order(s, up))
+                    if row.space == DISK:
+                        s.add(Pan123FileMeta(file_id=row.id, sha1=sha1 or None))
+                except VendorError as exc:
+                    up.state, up.error, up.verified_md5 = "failed", exc.message, md5
+
+    def outcome(self, tenant: Tenant, space: str, upload_id: str) -> dict[str, Any]:
+        """What a poll answers: the file's id once done, ``completed: false`` meanwhile,
+        the failure (code 1) of a failed check."""
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None:
+                raise Pan123Error.FAILED("preuploadID不存在", reason="upload vanished (reset)")
+            if up.state == "done":
+                return {"completed": True, "fileID": wire_id(space, up.file_id)}
+            if up.state == "failed":
+                raise Pan123Error.FAILED(up.error or "文件MD5校验失败",
+                                         reason=f"the asynchronous check failed: {up.error}")
+            return {"completed": False, "fileID": wire_id(space, None)}
