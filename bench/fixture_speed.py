@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.testing import EmulatorHandle, InProcessEmulator, LiveEmulator  # noqa: E402
+from emulator.testing import EmulatorHandle, InProcessEmulator, LiveEmulator
 
 
 def timed(fn, n: int) -> list[float]:

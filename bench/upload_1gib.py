@@ -26,8 +26,8 @@ import hashlib
 import os
 import random
 import re
-import shlex
 import resource
+import shlex
 import signal
 import socket
 import statistics

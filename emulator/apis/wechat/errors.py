@@ -35,7 +35,9 @@ class WeChatError(ErrorTable, api="wechat"):
 
 
 class CosError(ErrorTable, api="wechat"):
-    MALFORMED_POST = row("MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data.")
+    MALFORMED_POST = row(
+        "MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data."
+    )
     INVALID_ARGUMENT = row("InvalidArgument", 400, "Invalid Argument")
     ENTITY_TOO_LARGE = row("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size.")
     ACCESS_DENIED = row("AccessDenied", 403, "Access Denied.")
