@@ -12,7 +12,7 @@ class Pan123Error(ErrorTable, api="pan123"):
     # The document's 常用code码 table.
     INVALID_TOKEN = row(401, 200, "access_token无效")
     TOO_FREQUENT = row(429, 200, "请求太频繁")
-    # Not in the document: the codes the real service answers (see docs/fidelity-pan123.md).
+    # Not in the document: the codes the real service answers (docs/FIDELITY.md, "123pan open platform").
     FAILED = row(1, 200, "参数错误")  # any refused request: the message names the rule
     NOT_FOUND = row(5066, 200, "文件不存在")
     INTERNAL = row(500, 200, "服务器内部错误")

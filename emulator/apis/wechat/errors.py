@@ -2,7 +2,7 @@
 
 ``WeChatError``: the ``{errcode, errmsg}`` answers of api.weixin.qq.com (always HTTP 200),
 from the document's errcode tables, the access_token errors of the README's supplementary
-facts, and the Cloud Base errcodes the real service answers (see docs/fidelity-wechat.md).
+facts, and the Cloud Base errcodes the real service answers (see docs/FIDELITY.md, "WeChat Cloud Base storage").
 ``CosError``: the XML errors of the storage side (COS form POST, download links).
 """
 
