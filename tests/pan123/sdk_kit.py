@@ -10,14 +10,16 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import requests
 from helpers import free_port
-from pan123_support import CLIENT_ID, CLIENT_SECRET, UID  # noqa: F401  (re-exported for the tests)
 from requests.adapters import HTTPAdapter
+
+from pan123_support import CLIENT_ID, CLIENT_SECRET, UID  # noqa: F401  (re-exported for the tests)
 
 REAL_API = "https://open-api.123pan.com"
 REAL_UPLOAD = "https://openapi-upload.123242.com"  # x123pan's hard-coded single/create host
@@ -60,7 +62,7 @@ def live_pan(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("pan123-sdk")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - the server writes to it until teardown closes it
+    log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port), "--data-dir",
                              str(tmp / "data")], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
