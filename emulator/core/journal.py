@@ -297,6 +297,23 @@ def _status_matches(actual: int | None, wanted: str) -> bool:
     return str(actual) == wanted
 
 
+class _TappedReceive:
+    """``receive``, feeding each piece of the request body to a tap. The fault and body
+    middlewares reach uvicorn's request cycle (to close the socket on a drop or a stall)
+    through ``receive.__self__``: it stays reachable through this wrapper."""
+
+    def __init__(self, receive: Receive, tap: BodyTap) -> None:
+        self._receive = receive
+        self._tap = tap
+        self.__self__: object = getattr(receive, "__self__", None)
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._tap.feed(message.get("body", b""))
+        return message
+
+
 class JournalMiddleware:
     """Pure ASGI, so request and response bodies keep streaming. The journal is the
     app's current emulator's (``scope["app"].state.emulator``), so an app can be given a
@@ -321,15 +338,7 @@ class JournalMiddleware:
         request_body = BodyTap(_header(scope.get("headers", []), b"content-type"))
         response_body = BodyTap()
 
-        async def receive_wrapper() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                request_body.feed(message.get("body", b""))
-            return message
-
-        # The fault middleware reaches uvicorn's cycle (to close the socket on a drop)
-        # through ``receive.__self__``: keep it reachable through the wrapper.
-        receive_wrapper.__self__ = getattr(receive, "__self__", None)  # type: ignore[attr-defined]
+        receive_wrapper = _TappedReceive(receive, request_body)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
