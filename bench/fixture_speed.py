@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.testing import EmulatorHandle, InProcessEmulator, LiveEmulator  # noqa: E402
+from emulator.testing import EmulatorHandle, InProcessEmulator, LiveEmulator
 
 
 def timed(fn, n: int) -> list[float]:
@@ -38,7 +38,9 @@ def timed(fn, n: int) -> list[float]:
 def report(name: str, ms: list[float], target: float | None = None) -> None:
     ms = sorted(ms)
     p90 = ms[int(len(ms) * 0.9) - 1]
-    verdict = "" if target is None else ("  PASS" if statistics.median(ms) <= target else "  FAIL") + f" (target ≤ {target} ms)"
+    verdict = ""
+    if target is not None:
+        verdict = ("  PASS" if statistics.median(ms) <= target else "  FAIL") + f" (target ≤ {target} ms)"
     print(f"{name:<44} median {statistics.median(ms):7.2f} ms   p90 {p90:7.2f} ms   n={len(ms)}{verdict}")
 
 
@@ -73,14 +75,17 @@ def main() -> int:
     with InProcessEmulator() as emu:
         fill(emu, args.objects)
         emu.snapshot("bench")
-        report(f"snapshot restore, in process ({args.objects} objects)", timed(lambda: emu.restore("bench"), args.iterations))
+        restore_ms = timed(lambda: emu.restore("bench"), args.iterations)
+        report(f"snapshot restore, in process ({args.objects} objects)", restore_ms)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        with LiveEmulator(database_url=f"sqlite:///{tmp}/emulator.db", data_dir=tmp) as live:
-            fill(live, args.objects)
-            live.snapshot("bench")
-            report(f"snapshot restore, live file db ({args.objects} objects)",
-                   timed(lambda: live.restore("bench"), args.iterations))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LiveEmulator(database_url=f"sqlite:///{tmp}/emulator.db", data_dir=tmp) as live,
+    ):
+        fill(live, args.objects)
+        live.snapshot("bench")
+        report(f"snapshot restore, live file db ({args.objects} objects)",
+               timed(lambda: live.restore("bench"), args.iterations))
     return 0
 
 

@@ -38,12 +38,12 @@ def main() -> None:
         chunk = bytes(range(256)) * (chunk_size // 256)
         n = size // chunk_size
 
-        def feed(content_type: str) -> None:
+        def feed(content_type: str, n: int = n, chunk: bytes = chunk) -> None:
             tap = BodyTap(content_type)
             for _ in range(n):
                 tap.feed(chunk)
 
-        def md5() -> None:
+        def md5(n: int = n, chunk: bytes = chunk) -> None:
             h = hashlib.md5()
             for _ in range(n):
                 h.update(chunk)
@@ -53,7 +53,8 @@ def main() -> None:
             secs = timed(work)
             print(f"{chunk_size >> 10:>5} KiB chunks  {label:<16} {secs * 1e9 / n:>10.0f} ns/chunk"
                   f"  {size / secs / 1e6:>12.0f} MB/s")
-    body = b'{"data": {"accessToken": "' + b"t" * 40 + b'", "items": [' + b'{"name": "a.bin", "size": 1},' * 200 + b"]}}"
+    items = b'{"name": "a.bin", "size": 1},' * 200
+    body = b'{"data": {"accessToken": "' + b"t" * 40 + b'", "items": [' + items + b"]}}"
     taps = [BodyTap("application/json") for _ in range(1000)]
     for tap in taps:
         tap.feed(body)

@@ -200,7 +200,8 @@ def main() -> int:
             worst = max(peak_rss, end["VmHWM"]) if hwm_reset else peak_rss
             verdict = "PASS" if worst <= idle["VmRSS"] + MEMORY_ALLOWANCE_MIB * MiB else "FAIL"
             print(f"peak - idle:         {(peak_rss - idle['VmRSS']) / MiB:.1f} MiB sampled, "
-                  f"{(end['VmHWM'] - idle['VmRSS']) / MiB:.1f} MiB VmHWM; target <= +{MEMORY_ALLOWANCE_MIB} MiB: {verdict}")
+                  f"{(end['VmHWM'] - idle['VmRSS']) / MiB:.1f} MiB VmHWM; "
+                  f"target <= +{MEMORY_ALLOWANCE_MIB} MiB: {verdict}")
         except Exception as exc:  # noqa: BLE001 - report, stop the server, exit non-zero
             print(f"error: {exc}", file=sys.stderr)
             print(server.log(), file=sys.stderr)

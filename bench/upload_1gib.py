@@ -26,8 +26,8 @@ import hashlib
 import os
 import random
 import re
-import shlex
 import resource
+import shlex
 import signal
 import socket
 import statistics
@@ -245,7 +245,8 @@ def main() -> int:
     block = random.Random(20240601).randbytes(BLOCK)  # fixed pseudo-random 1 MiB, repeated
     t0 = time.perf_counter()
     expected_md5 = md5_of_body(size, block)  # same bytes the generator will send; not timed
-    print(f"size:                {size} bytes ({mib(size)}); client md5 {expected_md5} ({time.perf_counter() - t0:.1f} s, untimed)")
+    print(f"size:                {size} bytes ({mib(size)}); "
+          f"client md5 {expected_md5} ({time.perf_counter() - t0:.1f} s, untimed)")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     servers: list[Server] = []
@@ -336,10 +337,12 @@ def main() -> int:
                 f"peak sampled RSS:    {mib(peak_rss)}  (anon {mib(peak.get('RssAnon', 0))}, "
                 f"file {mib(peak.get('RssFile', 0))}; {sampler.samples} samples every {args.interval * 1000:.0f} ms)"
             )
-            print(f"VmHWM:               {mib(hwm)}  ({'reset after warm-up' if hwm_reset else 'NOT reset: includes start-up'})")
+            hwm_note = "reset after warm-up" if hwm_reset else "NOT reset: includes start-up"
+            print(f"VmHWM:               {mib(hwm)}  ({hwm_note})")
             print(f"server RSS at end:   {mib(end['VmRSS'])}")
             worst = max(peak_rss, hwm) if hwm_reset else peak_rss
-            print(f"peak - idle:         {(peak_rss - idle_rss) / MiB:.1f} MiB sampled, {(hwm - idle_rss) / MiB:.1f} MiB VmHWM")
+            print(f"peak - idle:         {(peak_rss - idle_rss) / MiB:.1f} MiB sampled, "
+                  f"{(hwm - idle_rss) / MiB:.1f} MiB VmHWM")
             verdict = "PASS" if worst <= idle_rss + MEMORY_ALLOWANCE_MIB * MiB else "FAIL"
             print(
                 f"memory target (peak RSS <= idle + {MEMORY_ALLOWANCE_MIB} MiB): {verdict} "

@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--min-free-space", metavar="SIZE",
-        help="refuse new bytes below this free disk space, e.g. 16MiB; 0 = off [EMULATOR_MIN_FREE_SPACE, default 16MiB]",
+        help=("refuse new bytes below this free disk space, e.g. 16MiB; 0 = off "
+              "[EMULATOR_MIN_FREE_SPACE, default 16MiB]"),
     )
     serve.add_argument(
         "--admin-token", metavar="TOKEN",

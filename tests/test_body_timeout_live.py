@@ -32,7 +32,7 @@ def _stall(url: str, head: bytes, sent: bytes, wait: float = 10.0) -> tuple[byte
                 got += piece
         except ConnectionResetError:
             pass
-        except socket.timeout:
+        except TimeoutError:
             pytest.fail("the server kept the stalled connection open")
         return got, time.monotonic() - started
 
@@ -53,8 +53,8 @@ def test_a_stalled_upload_is_abandoned_and_nothing_is_stored(tmp_path: Path):
         got, took = _stall(server.url, _jpush_head(500), b"")  # headers, then nothing
         assert got == b"" and took < 6
         # a 123pan presigned PUT (S3) that stalls the same way
-        headers = {"Authorization": f"Bearer {httpx.post(server.url + '/_emulator/pan123/tokens', json={}).json()['accessToken']}",
-                   "Platform": "open_platform"}
+        token = httpx.post(server.url + "/_emulator/pan123/tokens", json={}).json()["accessToken"]
+        headers = {"Authorization": f"Bearer {token}", "Platform": "open_platform"}
         created = httpx.post(server.url + "/upload/v1/oss/file/create", headers=headers, json={
             "parentFileID": "", "filename": "a.bin", "etag": "0" * 32, "size": 3000, "type": 1}).json()
         pre = created["data"]["preuploadID"]
@@ -71,7 +71,8 @@ def test_a_stalled_upload_is_abandoned_and_nothing_is_stored(tmp_path: Path):
         assert parts == []
         entries = httpx.get(server.url + "/_emulator/requests").json()
         stalled = [e for e in entries if "--body-timeout" in (e.get("reason") or "")]
-        assert len(stalled) == 3 and all(e["status"] is None for e in stalled), [(e["path"], e["status"], e.get("code")) for e in stalled]
+        seen = [(e["path"], e["status"], e.get("code")) for e in stalled]
+        assert len(stalled) == 3 and all(e["status"] is None for e in stalled), seen
         # an upload that keeps sending is not cut, however slow in total
         r = httpx.post(server.url + "/v3/files/alias", files={"filename": ("a.txt", b"alice\n", "text/plain")},
                        auth=JPUSH_AUTH)

@@ -26,7 +26,8 @@ def test_a_client_gone_mid_upload_is_no_server_error(tmp_path):
     try:
         with httpx.Client(base_url=srv.url, timeout=30) as http:
             kit = Kit(http)
-            body = b'--b\r\nContent-Disposition: form-data; name="filename"; filename="a.txt"\r\n\r\n' + b"alice\n" * 5000
+            head = b'--b\r\nContent-Disposition: form-data; name="filename"; filename="a.txt"\r\n\r\n'
+            body = head + b"alice\n" * 5000
             send_half(srv.url, "POST /v3/files/alias HTTP/1.1\r\nHost: x\r\n"
                       f"Authorization: {jpush_auth()}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                       "Content-Length: 1000000\r\n", body)

@@ -305,7 +305,9 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
 
     argv = [str(bin_dir / cmd[0]), *cmd[1:]]
     assert Path(argv[0]).is_file(), f"the CMD's {cmd[0]!r} is not installed by pip install ."
-    check_argv = [str(python) if a == "python" else a.replace("127.0.0.1:8080", f"127.0.0.1:{port}") for a in healthcheck]
+    check_argv = [
+        str(python) if a == "python" else a.replace("127.0.0.1:8080", f"127.0.0.1:{port}") for a in healthcheck
+    ]
 
     log_path = tmp_path / "server.log"
     url = f"http://127.0.0.1:{port}{HEALTH_PATH}"

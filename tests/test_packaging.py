@@ -63,7 +63,8 @@ def test_every_third_party_import_of_the_tests_is_declared():
     for name in list(declared):
         try:
             for req in requires(name) or []:
-                reachable.add(req.split(";")[0].split("[")[0].split("(")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower().replace("_", "-"))
+                bare = req.split(";")[0].split("[")[0].split("(")[0].split(">")[0].split("=")[0].split("<")[0]
+                reachable.add(bare.strip().lower().replace("_", "-"))
         except Exception:  # noqa: BLE001 - a declared distribution not installed is caught below
             pass
     local = {p.stem for p in (REPO / "tests").rglob("*.py")} | {"emulator", "tests"}

@@ -22,7 +22,8 @@ def plugin_examples() -> list[str]:
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("EMULATOR_")}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestUnraisableExceptionWarning", *args],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-W", "error::pytest.PytestUnraisableExceptionWarning", *args],
         cwd=folder, capture_output=True, text=True, timeout=300, env=env,
     )
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, delete, insert, select, update
@@ -91,7 +91,7 @@ class _Pipeline:
         self.md5 = hashlib.md5()
         self.sha1 = hashlib.sha1()
         self.seq = 0
-        self.inflight: deque[asyncio.Future] = deque()
+        self.inflight: deque[asyncio.Future[tuple[None, None, None]]] = deque()
         self.pools: tuple[ThreadPoolExecutor, ...] | None = None
 
     async def submit(self, piece: bytes) -> None:
@@ -195,7 +195,9 @@ class BlobStore:
 
     def _set_digests(self, staged: StagedBlob) -> None:
         with self.db.session() as s:
-            s.execute(update(Blob).where(Blob.id == staged.id).values(size=staged.size, md5=staged.md5, sha1=staged.sha1))
+            s.execute(
+                update(Blob).where(Blob.id == staged.id).values(size=staged.size, md5=staged.md5, sha1=staged.sha1)
+            )
 
     def _write_chunk(self, blob_id: int, seq: int, piece: bytes) -> None:
         with self.db.session() as s:

@@ -21,6 +21,8 @@ import asyncio
 from contextvars import ContextVar
 from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from . import journal
 
 _current: ContextVar[_Body | None] = ContextVar("emulator_request_body", default=None)
@@ -35,7 +37,7 @@ async def drain() -> None:
 
 
 class _Body:
-    def __init__(self, receive: Any, timeout: float) -> None:
+    def __init__(self, receive: Receive, timeout: float) -> None:
         self._receive = receive
         self.timeout = timeout
         self.done = False
@@ -52,7 +54,7 @@ class _Body:
     def disconnected(self) -> bool:
         return getattr(self._cycle, "disconnected", True)
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Message:
         if self.done or self.timed_out:
             if self.timed_out:
                 return {"type": "http.disconnect"}
@@ -82,10 +84,10 @@ class _Body:
 class BodyMiddleware:
     """See the module docstring. The timeout is the app's current emulator's setting."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

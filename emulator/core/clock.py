@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The instants the emulator's clock may show (the admin API refuses others): every vendor's
@@ -73,7 +73,7 @@ class Clock:
             self._offset = float(state.get("offset") or 0.0)
             self._frozen_at = None if frozen_at is None else float(frozen_at)
 
-    def datetime(self, tz: timezone = timezone.utc) -> datetime:
+    def datetime(self, tz: timezone = UTC) -> datetime:
         return datetime.fromtimestamp(self.now(), tz)
 
     def state(self) -> dict[str, float | bool]:

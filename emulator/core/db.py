@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,8 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
 # 64 KiB pages roughly double blob write throughput over SQLite's 4 KiB default
 # (measured: ~300 MB/s -> ~630 MB/s for 1 MiB chunk rows). Only takes effect before
@@ -30,6 +32,14 @@ class Base(DeclarativeBase):
 def _is_memory(url: str) -> bool:
     u = make_url(url)
     return u.get_backend_name() == "sqlite" and (u.database in (None, "", ":memory:") or "mode=memory" in url)
+
+
+def _sqlite(raw: PoolProxiedConnection) -> sqlite3.Connection:
+    """The sqlite3 connection under a pooled one (an in-memory database is always one)."""
+    conn = raw.driver_connection
+    if not isinstance(conn, sqlite3.Connection):
+        raise TypeError(f"not a sqlite3 connection: {conn!r}")
+    return conn
 
 
 class Database:
@@ -58,7 +68,7 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._lock = threading.RLock()
 
-    def _sqlite_pragmas(self, dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _sqlite_pragmas(self, dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
         # Debian's libsqlite3 is built with SQLITE_SECURE_DELETE: freeing a blob would
@@ -92,7 +102,7 @@ class Database:
         with self._lock:
             raw = self.engine.raw_connection()
             try:
-                return raw.driver_connection.serialize()
+                return _sqlite(raw).serialize()
             finally:
                 raw.close()
 
@@ -103,8 +113,9 @@ class Database:
         with self._lock:
             raw = self.engine.raw_connection()
             try:
-                raw.driver_connection.deserialize(image)
-                raw.driver_connection.execute("PRAGMA foreign_keys=ON")
+                conn = _sqlite(raw)
+                conn.deserialize(image)
+                conn.execute("PRAGMA foreign_keys=ON")
             finally:
                 raw.close()
 

@@ -6,6 +6,7 @@ import random
 import secrets
 import threading
 import uuid
+from typing import Any
 
 
 class Ids:
@@ -23,7 +24,7 @@ class Ids:
             with self._lock:
                 self._rng = random.Random(self._seed)
 
-    def save(self) -> list | None:
+    def save(self) -> list[Any] | None:
         """The deterministic generator's position (None when ids are random), for a snapshot."""
         if self._rng is None:
             return None
@@ -31,7 +32,7 @@ class Ids:
             version, internal, gauss = self._rng.getstate()
             return [version, list(internal), gauss]
 
-    def load(self, state: list | None) -> None:
+    def load(self, state: list[Any] | None) -> None:
         """Continue from a :meth:`save`d position (ignored when ids are random or it is None)."""
         if self._rng is None or state is None:
             return

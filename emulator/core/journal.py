@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from .clock import Clock
 from .logs import log_access
 
@@ -114,7 +116,7 @@ class BodyTap:
     upload is only counted; its MD5 is the content store's, computed as it streams, see
     ``RequestInfo.stored``). Nothing is decoded or masked until an entry is read."""
 
-    __slots__ = ("content_type", "size", "stored", "_head", "_text", "_rendered")
+    __slots__ = ("_head", "_rendered", "_text", "content_type", "size", "stored")
 
     def __init__(self, content_type: str = "") -> None:
         self.size = 0
@@ -296,15 +298,32 @@ def _status_matches(actual: int | None, wanted: str) -> bool:
     return str(actual) == wanted
 
 
+class _TappedReceive:
+    """``receive``, feeding each piece of the request body to a tap. The fault and body
+    middlewares reach uvicorn's request cycle (to close the socket on a drop or a stall)
+    through ``receive.__self__``: it stays reachable through this wrapper."""
+
+    def __init__(self, receive: Receive, tap: BodyTap) -> None:
+        self._receive = receive
+        self._tap = tap
+        self.__self__: object = getattr(receive, "__self__", None)
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._tap.feed(message.get("body", b""))
+        return message
+
+
 class JournalMiddleware:
     """Pure ASGI, so request and response bodies keep streaming. The journal is the
     app's current emulator's (``scope["app"].state.emulator``), so an app can be given a
     fresh emulator without being rebuilt (the pytest plugin does that)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -320,17 +339,9 @@ class JournalMiddleware:
         request_body = BodyTap(_header(scope.get("headers", []), b"content-type"))
         response_body = BodyTap()
 
-        async def receive_wrapper() -> dict:
-            message = await receive()
-            if message["type"] == "http.request":
-                request_body.feed(message.get("body", b""))
-            return message
+        receive_wrapper = _TappedReceive(receive, request_body)
 
-        # The fault middleware reaches uvicorn's cycle (to close the socket on a drop)
-        # through ``receive.__self__``: keep it reachable through the wrapper.
-        receive_wrapper.__self__ = getattr(receive, "__self__", None)  # type: ignore[attr-defined]
-
-        async def send_wrapper(message: dict) -> None:
+        async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
                 response_body.typed(_header(message.get("headers", []), b"content-type"))
@@ -364,12 +375,12 @@ class JournalMiddleware:
             journal.record(entry, (request_body, response_body))
             log_access(entry, scope.get("client"))
 
-    async def _admin(self, scope: dict, receive: Any, send: Any) -> None:
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Admin calls are not journaled; they get an access line all the same."""
         started = time.perf_counter()
         status: list[int] = []
 
-        async def send_wrapper(message: dict) -> None:
+        async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
             await send(message)

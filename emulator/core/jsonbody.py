@@ -34,7 +34,7 @@ def _constant(name: str) -> Any:
     raise _Refused(f"{name} is not a JSON value")
 
 
-def loads(raw: bytes | str, **kwargs: Any) -> Any:
+def loads(raw: bytes | bytearray | memoryview | str, **kwargs: Any) -> Any:
     """``json.loads``, with bytes that are not UTF-8, nesting beyond the parser's depth,
     ``NaN``/``Infinity``, numbers too large for Python (or a float) and lone UTF-16
     surrogates (``"\\ud800"``, which no UTF-8 text can hold) raised as

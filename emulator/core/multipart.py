@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from typing import Literal
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -34,10 +35,10 @@ class Part:
 
     async def stream(self) -> AsyncIterator[bytes]:
         while not self.done:
-            kind, data = await self._reader._next_event()
-            if kind == "data":
-                yield data
-            elif kind == "end":
+            event = await self._reader._next_event()
+            if event[0] == "data":
+                yield event[1]
+            elif event[0] == "end":
                 self.done = True
             else:
                 raise MultipartError("part ended unexpectedly")
@@ -80,13 +81,23 @@ def boundary_of(content_type: str | None) -> bytes | None:
     return options.get(b"boundary") or None
 
 
+# What the parser's callbacks report, in wire order: a part's headers, a piece of its data,
+# its end, the body's closing boundary.
+_Event = (
+    tuple[Literal["part"], dict[str, str]]
+    | tuple[Literal["data"], bytes]
+    | tuple[Literal["end"], None]
+    | tuple[Literal["done"], None]
+)
+
+
 class MultipartReader:
     def __init__(self, body: AsyncIterator[bytes], content_type: str | None) -> None:
         boundary = boundary_of(content_type)
         if boundary is None:
             raise MultipartError("Content-Type is not multipart/form-data with a boundary")
         self._body = body.__aiter__()
-        self._events: deque[tuple[str, object]] = deque()
+        self._events: deque[_Event] = deque()
         self._finished = False
         self._exhausted = False
         self._current: Part | None = None
@@ -136,7 +147,7 @@ class MultipartReader:
             max_header_count=32,
         )
 
-    async def _next_event(self) -> tuple[str, object]:
+    async def _next_event(self) -> _Event:
         while not self._events:
             if self._exhausted:
                 raise MultipartError("multipart body ended before its closing boundary")
@@ -151,18 +162,18 @@ class MultipartReader:
                     self._parser.write(chunk)
                 except MultipartParseError as exc:
                     raise MultipartError(f"malformed multipart body: {exc}") from exc
-        return self._events.popleft()  # type: ignore[return-value]
+        return self._events.popleft()
 
     async def parts(self) -> AsyncIterator[Part]:
         """Yield parts in wire order; a part left unread is skipped before the next."""
         while not self._finished:
             if self._current is not None and not self._current.done:
                 await self._current.skip()
-            kind, payload = await self._next_event()
-            if kind == "part":
-                self._current = Part(self, payload)  # type: ignore[arg-type]
+            event = await self._next_event()
+            if event[0] == "part":
+                self._current = Part(self, event[1])
                 yield self._current
-            elif kind == "done":
+            elif event[0] == "done":
                 self._finished = True
 
     async def drain(self) -> None:

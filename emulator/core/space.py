@@ -129,7 +129,7 @@ class SpaceGuard:
 
     def keep_ballast(self) -> None:
         """Lay the ballast down (again) when it is missing and the disk has room for it."""
-        if not self.active or self.ballast is None or self.ballast_size <= 0:
+        if not self.active or self.directory is None or self.ballast is None or self.ballast_size <= 0:
             return
         if self._ballast_bytes() >= self.ballast_size:
             return

@@ -9,7 +9,7 @@ _WILDCARDS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}
 
 
 def public_base(request: Request) -> str:
-    configured = request.app.state.emulator.settings.public_url
+    configured: str | None = request.app.state.emulator.settings.public_url
     if configured:
         return configured.rstrip("/")
     host = request.headers.get("host")

@@ -55,7 +55,7 @@ class Pan123Gallery:
         raise RuntimeError(f"{path}: gave up after {self.retries + 1} attempts")
 
     def _put(self, url: str, data: bytes) -> None:
-        for attempt in range(self.retries + 1):
+        for _ in range(self.retries + 1):
             try:
                 r = self.http.put(url, content=data)
                 if r.status_code == 200:

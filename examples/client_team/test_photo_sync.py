@@ -6,7 +6,6 @@ is a live one for code that opens its own connections (here: ``requests``)."""
 import hashlib
 
 import pytest
-
 from photo_sync import Pan123Gallery, push_audience
 
 

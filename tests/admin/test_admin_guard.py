@@ -59,7 +59,8 @@ def test_a_body_must_be_sent_as_json(c):
     assert not c.get("/_emulator/clock").json()["frozen"]
     # JSON bodies, a bodiless POST and the same origin are fine
     assert c.post("/_emulator/clock", content=b'{"freeze": true}', headers=JSON).status_code == 200
-    assert c.post("/_emulator/clock", json={"freeze": False}, headers={"Origin": "http://127.0.0.1:8080"}).status_code == 200
+    same_origin = {"Origin": "http://127.0.0.1:8080"}
+    assert c.post("/_emulator/clock", json={"freeze": False}, headers=same_origin).status_code == 200
     assert c.post("/_emulator/reset").status_code == 200
     assert c.post("/_emulator/clock", content=b'{"advance": 1}',
                   headers={"Content-Type": "application/json; charset=utf-8"}).status_code == 200
@@ -80,7 +81,9 @@ def test_foreign_host_names_are_refused(c, host):
     assert c.get("/v3/files", auth=JPUSH_AUTH, headers={"Host": host}).status_code == 200
 
 
-@pytest.mark.parametrize("host", ["localhost:8080", "127.0.0.1", "127.0.0.2:9", "[::1]:8080", "LOCALHOST", "app.localhost"])
+@pytest.mark.parametrize(
+    "host", ["localhost:8080", "127.0.0.1", "127.0.0.2:9", "[::1]:8080", "LOCALHOST", "app.localhost"]
+)
 def test_loopback_names_are_answered(c, host):
     assert c.get("/_emulator/credentials", headers={"Host": host}).status_code == 200
 
@@ -150,15 +153,19 @@ def test_serve_flags_set_the_token_and_allowed_hosts(tmp_path: Path):
         auth = {"Authorization": "Bearer cli-token"}
         assert httpx.get(server.url + "/_emulator/credentials").status_code == 401
         assert httpx.get(server.url + "/_emulator/credentials", headers=auth).status_code == 200
-        assert httpx.get(server.url + "/_emulator/credentials", headers={**auth, "Host": "emulator:8080"}).status_code == 200
-        assert httpx.get(server.url + "/_emulator/credentials", headers={**auth, "Host": "evil.example"}).status_code == 403
+        credentials = server.url + "/_emulator/credentials"
+        assert httpx.get(credentials, headers={**auth, "Host": "emulator:8080"}).status_code == 200
+        assert httpx.get(credentials, headers={**auth, "Host": "evil.example"}).status_code == 403
         assert httpx.get(server.url + "/_emulator/health", headers={"Host": "evil.example"}).status_code == 200
     finally:
         server.stop()
-    server = start_server(tmp_path, env={"EMULATOR_ADMIN_TOKEN": "env-token", "EMULATOR_ADMIN_ALLOWED_HOSTS": "a.example"})
+    server = start_server(
+        tmp_path, env={"EMULATOR_ADMIN_TOKEN": "env-token", "EMULATOR_ADMIN_ALLOWED_HOSTS": "a.example"}
+    )
     try:
         auth = {"Authorization": "Bearer env-token"}
-        assert httpx.get(server.url + "/_emulator/credentials", headers={**auth, "Host": "a.example"}).status_code == 200
+        credentials = server.url + "/_emulator/credentials"
+        assert httpx.get(credentials, headers={**auth, "Host": "a.example"}).status_code == 200
         assert httpx.get(server.url + "/_emulator/credentials", headers={"Host": "a.example"}).status_code == 401
     finally:
         server.stop()

@@ -83,7 +83,9 @@ def test_the_clock_at_its_bounds_keeps_every_vendor_call_working():
             emu.clock.set(instant)
             emu.clock.freeze()
             # JPush upload + listing (dates in Beijing time), 123pan token (expiredAt) and upload
-            r = emu.client.post("/v3/files/alias", files={"filename": ("a.txt", b"alice\n", "text/plain")}, auth=JPUSH_AUTH)
+            r = emu.client.post(
+                "/v3/files/alias", files={"filename": ("a.txt", b"alice\n", "text/plain")}, auth=JPUSH_AUTH
+            )
             assert r.status_code == 200, r.text
             assert emu.client.get("/v3/files", auth=JPUSH_AUTH).status_code == 200
             r = emu.client.post("/api/v1/access_token", headers={"Platform": "open_platform"},

@@ -41,7 +41,6 @@ def filled(emulator):
 
 
 def test_objects_lists_each_api_uniformly_with_a_download_that_answers_the_bytes(emulator, filled):
-    kit, made = filled
     me = "-".join([DEFAULT["jpush"]["app_key"], DEFAULT["pan123"]["client_id"], DEFAULT["wechat"]["appid"],
                    DEFAULT["antelope"]["app_id"], "1001:1000"])
     expected = {  # what Kit.fill sent through each vendor API

@@ -14,11 +14,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from browser_kit import PAGES, Watched, browser, capture, chromium_path, open_page, watch
 from snapshot_kit import DEFAULT, SECOND, Kit, add_tenants
-
-import httpx
 
 from emulator.testing.server import LiveEmulator
 

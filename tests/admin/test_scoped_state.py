@@ -63,7 +63,6 @@ def test_scoped_reset_of_every_api_at_once_reclaims_only_unshared_bytes(client, 
 
 
 def test_scoped_reset_forgets_the_tenants_journal_entries_limit_windows_and_faults(client, two):
-    a, b = two
     ta, tb = DEFAULT["jpush"], SECOND["jpush"]
     rule_a = ok(client.post("/_emulator/faults", json={"api": "jpush", "tenant": ta["app_key"], "status": 503,
                                                        "path": "/nowhere", "times": 5}), 201)

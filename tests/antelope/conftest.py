@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from antelope_kit import DOC_TIME, Antelope
 
 

@@ -131,7 +131,8 @@ def test_no_key_gives_obj_id_underscore_file_name(ant):
 
 def test_key_priority_url_then_header_then_form(ant):
     form = [("key", None, "/from/form")]
-    assert ant.ok(ant.upload2(b"1", key="/from/url", headers={"key": "/from/header"}, before=form))["key"] == "/from/url"
+    answer = ant.ok(ant.upload2(b"1", key="/from/url", headers={"key": "/from/header"}, before=form))
+    assert answer["key"] == "/from/url"
     assert ant.ok(ant.upload2(b"2", headers={"key": "/from/header"}, before=form))["key"] == "/from/header"
     assert ant.ok(ant.upload2(b"3", before=form))["key"] == "/from/form"
 

@@ -86,7 +86,7 @@ def test_preload_when_the_health_check_passes_but_puts_answer_html(tmp_path):
     """A server whose /health looks right but whose PUTs do not answer the emulator's JSON."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = b'{"status": "ok", "apis": ["jpush"]}'
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -94,7 +94,7 @@ def test_preload_when_the_health_check_passes_but_puts_answer_html(tmp_path):
             self.end_headers()
             self.wfile.write(body)
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self.rfile.read(int(self.headers.get("content-length") or 0))
             self.send_response(201 if "201" in self.path else 400)
             self.send_header("content-type", "text/html")

@@ -8,7 +8,7 @@ from snapshot_kit import SECOND, T0, Kit, add_tenants, assert_refcounts_exact, o
 from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from emulator.apis import ALL_APIS  # noqa: F401  (registers every API's tables)
+from emulator.apis import ALL_APIS
 from emulator.core import ownership
 from emulator.core.blobs import Blob
 from emulator.core.db import Base

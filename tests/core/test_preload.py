@@ -91,7 +91,7 @@ def test_a_refusal_stops_the_walk_and_a_fixed_tree_completes_it(emu, tmp_path):
     root = tree(tmp_path / "t", {f"jpush/{JPUSH_KEY}/alias/a.txt": b"a\n",
                                  f"jpush/{JPUSH_KEY}/alias/b.txt": b"b" * 41 + b"\n",
                                  f"jpush/{JPUSH_KEY}/alias/c.txt": b"c\n"})
-    with pytest.raises(PreloadError, match="alias/b.txt: .*longer than 40 bytes"):
+    with pytest.raises(PreloadError, match=r"alias/b.txt: .*longer than 40 bytes"):
         asyncio.run(preload_tree(emu, root, progress=False))
     assert [f.file_name for f in emu.service("jpush").all_files()] == ["a.txt"]
     (root / f"jpush/{JPUSH_KEY}/alias/b.txt").write_bytes(b"b\n")
@@ -162,7 +162,9 @@ def test_ids_repeat_under_a_seed(tmp_path):
 
 
 # -- memory and speed of a large file ---------------------------------------------------------
-@pytest.mark.parametrize("api, tenant", [("pan123", "test-pan123-client"), ("wechat", "wxtest0000000000001/test-1a2b3c")])
+@pytest.mark.parametrize(
+    "api, tenant", [("pan123", "test-pan123-client"), ("wechat", "wxtest0000000000001/test-1a2b3c")]
+)
 def test_a_20_mib_file_preloads_with_flat_memory(emu, tmp_path, api, tenant):
     size = 20 << 20
     big = tmp_path / "t" / api / tenant / "big.bin"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from antelope_kit import DOC_TIME, Antelope, make_token
@@ -18,7 +18,7 @@ from helpers import JPUSH_AUTH, JPUSH_KEY, write_tree
 from emulator.core.preload import preload_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pan123"))
-from pan123_support import CLIENT_ID, Pan  # noqa: E402
+from pan123_support import CLIENT_ID, Pan
 
 OTHER_PAN = {"client_id": "other-pan123-client", "client_secret": "other-pan123-secret", "uid": 1815309871}
 OTHER_ANTELOPE = {"app_id": "Other", "app_key": "other-antelope-key", "area_id": 1}

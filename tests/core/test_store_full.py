@@ -5,7 +5,6 @@ The real small-disk run is tests/test_disk_full_live.py."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -14,10 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import text
 from antelope_kit import DOC_TIME, Antelope
 from fastapi.testclient import TestClient
 from helpers import JPUSH_AUTH, pan123_slice_url
+from sqlalchemy import text
 
 from emulator.app import create_app
 from emulator.core.db import WAL_LIMIT
@@ -162,7 +161,8 @@ def test_a_123pan_download_is_whole_when_its_counter_cannot_be_written(tmp_path:
         parts = urlsplit(url)
         assert c.put(parts.path + "?" + parts.query, content=data).status_code == 200
         done = c.post("/upload/v1/oss/file/upload_complete", headers=h, json={"preuploadID": pre}).json()["data"]
-        link = c.get("/api/v1/oss/file/detail", params={"fileID": done["fileID"]}, headers=h).json()["data"]["downloadURL"]
+        detail = c.get("/api/v1/oss/file/detail", params={"fileID": done["fileID"]}, headers=h).json()
+        link = detail["data"]["downloadURL"]
 
         real_flush = Session.flush
 

@@ -50,7 +50,7 @@ def test_bad_documents_are_refused_with_a_one_line_message(tenants, document, wo
 
 def test_bad_files_name_the_file(tenants, tmp_path):
     missing = tmp_path / "missing.yaml"
-    with pytest.raises(FixtureError, match="cannot read fixtures file .*missing.yaml"):
+    with pytest.raises(FixtureError, match=r"cannot read fixtures file .*missing.yaml"):
         tenants.load_files([missing])
     broken = tmp_path / "broken.yaml"
     broken.write_text("jpush: [\n")

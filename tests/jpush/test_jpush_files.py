@@ -6,7 +6,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from helpers import JPUSH_AUTH, JPUSH_KEY, basic
 
 FILE_ID = re.compile(rf"^{JPUSH_KEY}-[0-9a-f]{{8}}-[0-9a-f]{{4}}-4[0-9a-f]{{3}}-[89ab][0-9a-f]{{3}}-[0-9a-f]{{12}}$")

@@ -3,7 +3,6 @@ upload with the official qiniu SDK (PyPI) -> list -> info -> delete."""
 
 from __future__ import annotations
 
-
 import qiniu
 import qiniu.config
 from qiniu import etag, put_data, put_file_v2

@@ -172,7 +172,8 @@ def test_a_block_not_yet_full_or_a_wrong_offset_is_701(client, nj):
     token = nj.token()
     first = mkblk(client, token, b"1234", block_size=8).json()
     assert error(mkfile(client, token, 8, [first["ctx"]])) == (701, "invalid ctx")
-    assert error(client.post(f"{UP}/bput/{first['ctx']}/3", content=b"5678", headers=auth(token))) == (701, "invalid ctx")
+    r = client.post(f"{UP}/bput/{first['ctx']}/3", content=b"5678", headers=auth(token))
+    assert error(r) == (701, "invalid ctx")
 
 
 @pytest.mark.parametrize("size, body", [(0, b""), (4 * MiB + 1, b"x"), (3, b"four")])
@@ -289,9 +290,12 @@ def test_v2_a_part_under_1_mib_before_the_last_is_400(client, nj):
     assert evidence(client) == before
 
 
-@pytest.mark.parametrize("body", [{"parts": []}, {"parts": [{"partNumber": 2, "etag": "a"}, {"partNumber": 1, "etag": "b"}]},
-                                  {"parts": [{"partNumber": "1", "etag": "a"}]}, {"parts": [{"partNumber": 1, "etag": "a"}],
-                                                                                   "customVars": {"noprefix": "1"}}])
+@pytest.mark.parametrize("body", [
+    {"parts": []},
+    {"parts": [{"partNumber": 2, "etag": "a"}, {"partNumber": 1, "etag": "b"}]},
+    {"parts": [{"partNumber": "1", "etag": "a"}]},
+    {"parts": [{"partNumber": 1, "etag": "a"}], "customVars": {"noprefix": "1"}},
+])
 def test_v2_malformed_complete_bodies_are_400(client, nj, body):
     token = nj.token()
     uid = initiate(client, token, "b")
@@ -331,7 +335,8 @@ def test_v2_list_parts_and_abort(client, nj):
     base = f"{UP}/buckets/{BUCKET}/objects/{obj('l')}/uploads/{uid}"
     page = client.get(base, params={"max-parts": 2}, headers=auth(token)).json()
     assert [p["partNumber"] for p in page["parts"]] == [1, 2] and page["partNumberMarker"] == 2
-    assert page["parts"][0] == {"partNumber": 1, "etag": etag_of(b"\x01"), "size": 1, "putTime": page["parts"][0]["putTime"]}
+    first = page["parts"][0]
+    assert first == {"partNumber": 1, "etag": etag_of(b"\x01"), "size": 1, "putTime": first["putTime"]}
     rest = client.get(base, params={"part-number-marker": 2}, headers=auth(token)).json()
     assert [p["partNumber"] for p in rest["parts"]] == [3] and rest["partNumberMarker"] == 0
     assert client.delete(base, headers=auth(token)).json() == {}
@@ -371,7 +376,8 @@ def test_mime_limit_is_403_for_form_and_v2(client, nj):
     assert nj.upload(token, "a.png", b"p", content_type="image/png").status_code == 200
     uid = initiate(client, token, "b.json")
     e = put_part(client, token, "b.json", uid, 1, b"{}").json()["etag"]
-    assert error(complete(client, token, "b.json", uid, [(1, e)], mimeType="application/json")) == (403, "limited mimeType")
+    r = complete(client, token, "b.json", uid, [(1, e)], mimeType="application/json")
+    assert error(r) == (403, "limited mimeType")
     deny = sdk_token(policy={"mimeLimit": "!text/plain"})
     assert nj.upload(deny, "c.txt", b"t", content_type="text/plain").status_code == 403
     assert nj.upload(deny, "c.bin", b"t", content_type="application/zip").status_code == 200
@@ -449,7 +455,8 @@ def test_region_query_answers_every_service_the_sdks_read(client):
 def test_the_older_v2_query_format_points_at_the_emulator(client):
     r = client.get("/_qiniu/uc/v2/query", params={"ak": AK, "bucket": BUCKET})
     body = r.json()
-    assert body["up"]["src"]["main"] == ["testserver/_qiniu/up"] and body["up"]["acc"]["main"] == ["testserver/_qiniu/up"]
+    assert body["up"]["src"]["main"] == ["testserver/_qiniu/up"]
+    assert body["up"]["acc"]["main"] == ["testserver/_qiniu/up"]
     assert body["io"]["src"]["main"][0] and isinstance(body["ttl"], int) and r.headers["X-Reqid"]
     assert client.get("/_qiniu/uc/v2/query", params={"ak": AK, "bucket": "nope"}).status_code == 631
 

@@ -6,6 +6,7 @@ own resume record after an injected failure. Bytes and etags compared."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import qiniu
@@ -41,12 +42,13 @@ def test_put_file_over_the_threshold_goes_up_as_v1_blocks(live, tmp_path):
     assert info.status_code == 200, info
     assert ret == {"hash": etag(path), "key": "paks/level.pak"}
     assert info.req_id
-    assert stored(nj.http, "paks/level.pak") == open(path, "rb").read()
+    assert stored(nj.http, "paks/level.pak") == Path(path).read_bytes()
     calls = [e["path"] for e in journal(nj.http, path="/_qiniu/up/*")]
     assert sum(p.startswith("/_qiniu/up/mkblk/") for p in calls) == 3
     assert sum(p.startswith("/_qiniu/up/mkfile/") for p in calls) == 1
     listing = nj.call("get_file_list", marker="", prefix="paks/")["data"]["data"]
-    assert [(i["key"], i["hash"], i["fsize"]) for i in listing] == [("paks/level.pak", etag(path), os.path.getsize(path))]
+    expected = [("paks/level.pak", etag(path), os.path.getsize(path))]
+    assert [(i["key"], i["hash"], i["fsize"]) for i in listing] == expected
     assert nj.http.get("/_emulator/nextjoy/uploads").json() == []  # the blocks went with mkfile
     assert nj.http.get("/_emulator/store").json()["bytes"] == os.path.getsize(path)
     assert nj.call("batch_del_file", keystr="paks/level.pak")["status"] == 200
@@ -65,8 +67,8 @@ def test_put_file_v2_over_the_threshold_goes_up_as_multipart(live, tmp_path, par
     if part_size in (None, 4 * MiB):
         assert ret["hash"] == etag(path)  # 4 MiB parts: the plain etag
     else:
-        assert ret["hash"] == v2_etag(open(path, "rb").read(), part_size)
-    assert stored(nj.http, "movies/m.mp4") == open(path, "rb").read()
+        assert ret["hash"] == v2_etag(Path(path).read_bytes(), part_size)
+    assert stored(nj.http, "movies/m.mp4") == Path(path).read_bytes()
     calls = [(e["method"], e["path"]) for e in journal(nj.http, path="/_qiniu/up/buckets/*")]
     assert sum(m == "PUT" for m, _ in calls) == -(-os.path.getsize(path) // (part_size or 4 * MiB))
     info = nj.call("batch_get_file_info", keystr="movies/m.mp4")["data"]["data"][0]
@@ -110,7 +112,7 @@ def test_resumable_upload_resumes_from_its_record_after_a_failure(live, tmp_path
                          version=version)
     assert info.status_code == 200, info
     assert ret["hash"] == etag(path)
-    assert stored(nj.http, "saves/s.dat") == open(path, "rb").read()
+    assert stored(nj.http, "saves/s.dat") == Path(path).read_bytes()
     # Only the pieces that had not gone up were sent again (4 in all).
     assert len(journal(nj.http, path=piece)) - len(first) == 4 - went_up
     assert os.listdir(tmp_path / "records") == []
@@ -124,7 +126,7 @@ def test_put_file_v2_finds_the_host_through_the_region_query(live, tmp_path, sdk
     ret, info = put_file_v2(nj.token(), "q.bin", path)
     assert info.status_code == 200, info
     assert ret == {"hash": etag(path), "key": "q.bin"}
-    assert stored(nj.http, "q.bin") == open(path, "rb").read()
+    assert stored(nj.http, "q.bin") == Path(path).read_bytes()
 
 
 @pytest.mark.parametrize("version, status", [("v1", 701), ("v2", 612)])
@@ -159,4 +161,4 @@ def test_a_resume_record_of_expired_pieces_is_refused_with_the_documented_status
     ret, info = put_file(nj.token(), "old.dat", path, regions=[region], upload_progress_recorder=recorder,
                          version=version)
     assert info.status_code == 200, info
-    assert ret["hash"] == etag(path) and stored(nj.http, "old.dat") == open(path, "rb").read()
+    assert ret["hash"] == etag(path) and stored(nj.http, "old.dat") == Path(path).read_bytes()

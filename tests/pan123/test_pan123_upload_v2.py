@@ -35,7 +35,8 @@ def upload(client, pan, data: bytes, name: str = "v.bin", parent: int = 0) -> tu
     created = create(pan, data, name, parent)
     server, size = created["servers"][0], created["sliceSize"]
     for n in range(-(-len(data) // size)):
-        assert send_slice(client, pan, server, created["preuploadID"], n + 1, data[n * size:(n + 1) * size])["code"] == 0
+        piece = data[n * size:(n + 1) * size]
+        assert send_slice(client, pan, server, created["preuploadID"], n + 1, piece)["code"] == 0
     return created["preuploadID"], created
 
 

@@ -11,9 +11,9 @@ import time
 
 import httpx
 import pytest
+from helpers import pan123_file, pan123_slice_url
 
 from emulator.testing import InProcessEmulator
-from helpers import pan123_file, pan123_slice_url
 from emulator.testing.asgi import SyncASGITransport
 
 MiB = 1 << 20
@@ -141,9 +141,11 @@ def test_an_exception_raised_by_the_app_reaches_the_test(emulator, monkeypatch):
 
 def test_a_dropped_connection_raises_at_once_even_when_streaming(emulator):
     emulator.faults.add(api="jpush", drop=True)
-    with pytest.raises(httpx.RemoteProtocolError):
-        with emulator.client.stream("GET", "/v3/files", headers={"Authorization": emulator.jpush_auth()}):
-            pass
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        emulator.client.stream("GET", "/v3/files", headers={"Authorization": emulator.jpush_auth()}),
+    ):
+        pass
 
 
 # -- several emulators, teardown -------------------------------------------------------------------
@@ -224,10 +226,12 @@ def test_the_read_timeout_counts_from_each_read():
         await asyncio.sleep(0.35)  # from when the client took "one"
         await send({"type": "http.response.body", "body": b"two", "more_body": False})
 
-    with httpx.Client(transport=SyncASGITransport(app), base_url="http://x", timeout=0.2) as c:
-        with c.stream("GET", "/") as r:
-            pieces = []
-            for piece in r.iter_raw():
-                pieces.append(piece)
-                time.sleep(0.25)  # away longer than the timeout; then waits 0.1 s for "two"
+    with (
+        httpx.Client(transport=SyncASGITransport(app), base_url="http://x", timeout=0.2) as c,
+        c.stream("GET", "/") as r,
+    ):
+        pieces = []
+        for piece in r.iter_raw():
+            pieces.append(piece)
+            time.sleep(0.25)  # away longer than the timeout; then waits 0.1 s for "two"
     assert pieces == [b"one", b"two"]

@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import helpers
 import pytest
 import requests
 
 from emulator.testing import AdminError, LiveEmulator, SharedEmulator
-
-import helpers
 
 
 @pytest.fixture(scope="module")

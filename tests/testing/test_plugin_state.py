@@ -9,7 +9,6 @@ import sys
 import textwrap
 
 import pytest
-import requests
 
 from emulator.testing import AdminError, InProcessEmulator, LiveEmulator, SharedEmulator
 
@@ -142,7 +141,7 @@ def test_two_pytest_runs_share_one_emulator_url(tmp_path):
             for role in ("one", "two")
         ]
         outs = [p.communicate(timeout=180)[0] for p in procs]
-        for p, out in zip(procs, outs):
+        for p, out in zip(procs, outs, strict=True):
             assert p.returncode == 0, out
             assert "2 passed" in out, out
         # both workers cleaned up after themselves; the default tenant was never touched

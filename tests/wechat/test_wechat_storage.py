@@ -560,7 +560,8 @@ def test_expired_credentials_before_the_file_are_refused_before_any_byte_is_writ
 def test_credentials_are_still_checked_when_the_file_comes_first(client, emu, token, stage_calls):
     link = tcb(client, "uploadfile", {"env": ENV, "path": "first.txt"}, token).json()
     before = state(client, emu)
-    form = cos_form(link, "first.txt", b"x" * 2_000_000, file_first=True, override={"Signature": "q-sign-algorithm=sha1"})
+    form = cos_form(link, "first.txt", b"x" * 2_000_000, file_first=True,
+                    override={"Signature": "q-sign-algorithm=sha1"})
     assert cos_error(client.post(path_of(link["url"]), files=form)) == (403, "SignatureDoesNotMatch")
     assert (len(stage_calls), state(client, emu)) == (1, before)  # streamed, then dropped
     r = client.post(path_of(link["url"]), files=cos_form(link, "first.txt", b"ok"))
@@ -570,7 +571,8 @@ def test_credentials_are_still_checked_when_the_file_comes_first(client, emu, to
 def test_refused_signature_is_journaled_with_what_was_expected(client, token):
     link = tcb(client, "uploadfile", {"env": ENV, "path": "j.txt"}, token).json()
     client.delete("/_emulator/requests")
-    client.post(path_of(link["url"]), files=cos_form(link, "j.txt", b"x", override={"Signature": "q-sign-algorithm=sha1&forged"}))
+    forged = cos_form(link, "j.txt", b"x", override={"Signature": "q-sign-algorithm=sha1&forged"})
+    client.post(path_of(link["url"]), files=forged)
     entry = client.get("/_emulator/requests", params={"api": "wechat"}).json()[-1]
     assert (entry["status"], entry["code"], entry["tenant"]) == (403, "SignatureDoesNotMatch", APPID)
     assert "Signature" in entry["reason"]
@@ -606,7 +608,7 @@ def test_credentials_only_open_the_bucket_they_were_issued_for(client, emu, toke
     [
         (lambda link: cos_form(link, "m.txt", b"x")[:-1], (400, "InvalidArgument")),  # no file
         (lambda link: [(n, v) for n, v in cos_form(link, "m.txt", b"x") if n != "key"], (400, "InvalidArgument")),
-        (lambda link: cos_form(link, "m.txt", b"x") + [("file", ("b", b"y"))], (400, "InvalidArgument")),
+        (lambda link: [*cos_form(link, "m.txt", b"x"), ("file", ("b", b"y"))], (400, "InvalidArgument")),
     ],
 )
 def test_incomplete_forms_are_400(client, emu, token, files, expected):
@@ -620,7 +622,8 @@ def test_incomplete_forms_are_400(client, emu, token, files, expected):
     ("content", "content_type"),
     [
         (b"key=a", "application/x-www-form-urlencoded"),
-        (b"--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nm.txt\r\n--B\r\nContent-Disp", "multipart/form-data; boundary=B"),
+        (b"--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nm.txt\r\n--B\r\nContent-Disp",
+         "multipart/form-data; boundary=B"),
     ],
 )
 def test_malformed_form_is_400(client, emu, token, content, content_type):
@@ -821,7 +824,8 @@ def test_upload_download_delete_round_trip(client, emu, token):
 
 def test_apps_never_see_each_others_files(client, token):
     # The other app even names its environment alike: the buckets still differ.
-    client.post("/_emulator/fixtures", json={"wechat": [{"appid": "wxother000000000001", "secret": "other-secret", "envs": [ENV]}]})
+    second = {"appid": "wxother000000000001", "secret": "other-secret", "envs": [ENV]}
+    client.post("/_emulator/fixtures", json={"wechat": [second]})
     other = get_token(client, "wxother000000000001", "other-secret")
     file_id = upload(client, token, "mine.txt", b"mine")["file_id"]
     assert bucket_of(APPID, ENV) != bucket_of("wxother000000000001", ENV)
@@ -844,7 +848,8 @@ def test_environments_of_one_app_are_separate(client, token):
 
 
 def test_admin_lists_buckets_and_health_lists_the_api(client):
-    assert {"appid": APPID, "env": ENV, "bucket": bucket_of(APPID, ENV)} in client.get("/_emulator/wechat/buckets").json()
+    buckets = client.get("/_emulator/wechat/buckets").json()
+    assert {"appid": APPID, "env": ENV, "bucket": bucket_of(APPID, ENV)} in buckets
     health = client.get("/_emulator/health").json()
     assert "wechat" in health["apis"]
     assert health["endpoints"]["wechat"] == "http://testserver"

@@ -223,7 +223,8 @@ class JPushService(ServiceBase):
                 return {"api": "jpush", "tenant": tenant.app_key, "path": path, "id": same.file_id,
                         "size": info.size, "result": "unchanged"}
         try:
-            file_id = self.create(tenant, file_type, received, None, replacing=same.file_id if same else None)["file_id"]
+            replacing = same.file_id if same else None
+            file_id = self.create(tenant, file_type, received, None, replacing=replacing)["file_id"]
         except VendorError as err:
             self.discard(received)
             raise refusal(err, file) from None

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Float, ForeignKey, Integer, String, Text, and_, false, or_
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from ...core.db import Base
+
+
+def _in_buckets(
+    access_key: InstrumentedAttribute[str], bucket: InstrumentedAttribute[str], tenants: list[Any]
+) -> ColumnElement[bool]:
+    """The rows of each tenant's (Qiniu access key, bucket): tenants sharing both share the
+    objects, so a scope naming one of them covers the bucket."""
+    pairs = sorted({(t.qiniu_access_key, t.bucket) for t in tenants})
+    return or_(false(), *(and_(access_key == ak, bucket == b) for ak, b in pairs))
 
 
 class QiniuObject(Base):
@@ -19,10 +28,7 @@ class QiniuObject(Base):
 
     @classmethod
     def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
-        """The objects of each tenant's (Qiniu access key, bucket): tenants sharing both
-        share the objects, so a scope naming one of them covers the bucket."""
-        pairs = sorted({(t.qiniu_access_key, t.bucket) for t in tenants})
-        return or_(false(), *(and_(cls.access_key == ak, cls.bucket == b) for ak, b in pairs))
+        return _in_buckets(cls.access_key, cls.bucket, tenants)
 
     access_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     bucket: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -57,7 +63,10 @@ class QiniuUpload(Base):
 
     __tablename__ = "nextjoy_uploads"
     __tenant_api__ = "nextjoy"  # whose rows (core/ownership.py): the bucket's, as for objects
-    owned_by = classmethod(QiniuObject.owned_by.__func__)  # type: ignore[attr-defined]
+
+    @classmethod
+    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
+        return _in_buckets(cls.access_key, cls.bucket, tenants)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # v2 uploadId; v1 internal block id
     kind: Mapped[str] = mapped_column(String(2))  # v1 | v2
@@ -77,7 +86,10 @@ class QiniuPart(Base):
 
     __tablename__ = "nextjoy_upload_parts"
     __tenant_api__ = "nextjoy"
-    owned_by = classmethod(QiniuObject.owned_by.__func__)  # type: ignore[attr-defined]
+
+    @classmethod
+    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
+        return _in_buckets(cls.access_key, cls.bucket, tenants)
 
     upload_id: Mapped[str] = mapped_column(ForeignKey("nextjoy_uploads.id", ondelete="CASCADE"), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True)

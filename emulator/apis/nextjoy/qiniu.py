@@ -258,6 +258,7 @@ def decode_marker(marker: str) -> str:
         raw = json.loads(b64decode(marker).decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise ValueError(f"invalid marker {marker!r}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("k"), str):
+    key = raw.get("k") if isinstance(raw, dict) else None
+    if not isinstance(key, str):
         raise ValueError(f"invalid marker {marker!r}")
-    return raw["k"]
+    return key

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -269,7 +270,7 @@ class Resumable:
                     reason=f"each part is {{\"etag\": str, \"partNumber\": int}}, not {item!r}")
             numbers.append(n)
             etags.append(e)
-        if any(b <= a for a, b in zip(numbers, numbers[1:])):
+        if any(b <= a for a, b in itertools.pairwise(numbers)):
             raise QiniuError.BAD_REQUEST(reason="parts must be in ascending partNumber order, each once")
         fields: dict[str, str] = {}
         for name in ("fname", "mimeType"):
@@ -293,7 +294,7 @@ class Resumable:
             for expunged in stored.values():
                 s.expunge(expunged)
         pieces = []
-        for i, (n, e) in enumerate(zip(numbers, etags)):
+        for i, (n, e) in enumerate(zip(numbers, etags, strict=True)):
             part = stored.get(n)
             if part is None:
                 raise QiniuError.BAD_PART(reason=f"part {n} was never uploaded to {upload_id!r}")
@@ -406,7 +407,7 @@ def _pairs(path: str) -> dict[str, str]:
     if len(segments) % 2:
         raise QiniuError.BAD_REQUEST(reason=f"mkfile path pairs: {len(segments)} segments, not name/value pairs")
     out: dict[str, str] = {}
-    for name, value in zip(segments[::2], segments[1::2]):
+    for name, value in zip(segments[::2], segments[1::2], strict=True):
         try:
             decoded = qiniu.b64decode(value).decode("utf-8") if value else ""
         except (ValueError, UnicodeDecodeError):

@@ -178,7 +178,7 @@ class NextJoyService(ServiceBase):
                 s.flush()
                 self.emu.blobs.release(s, row.blob_id)
                 results.append({"code": 200})
-        failed = [k for k, r in zip(keys, results) if r["code"] != 200]
+        failed = [k for k, r in zip(keys, results, strict=True) if r["code"] != 200]
         if failed:
             raise NextJoyError.DELETE_FAILED(
                 reason=f"{len(failed)} of {len(keys)} keys not found: {', '.join(repr(k) for k in failed[:10])}",
@@ -308,7 +308,7 @@ class NextJoyService(ServiceBase):
         the answer and what happened (created, replaced, unchanged)."""
         etag = received.etag
         mime = guess_mime(received.content_type, key, received.filename)
-        put_time = int(round(self.emu.clock.now() * 10_000_000))
+        put_time = round(self.emu.clock.now() * 10_000_000)
         with self.emu.db.session() as s:
             row = s.get(QiniuObject, (tenant.qiniu_access_key, tenant.bucket, key))
             existed = row is not None

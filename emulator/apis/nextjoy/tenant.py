@@ -6,6 +6,7 @@ from pydantic import Field
 
 from ...core.tenants import TenantModel
 
+
 class Tenant(TenantModel):
     appid: int
     child_id: int

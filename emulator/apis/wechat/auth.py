@@ -114,9 +114,11 @@ def check_upload(session: Session, now: float, bucket: str, fields: dict[str, st
                                      expected=expected)
     grant = session.get(WeChatUploadGrant, token)
     if grant is None:
-        raise CosError.ACCESS_DENIED("the security token is invalid",
-                                     reason="x-cos-security-token was not issued by tcb/uploadfile (or reset dropped it)",
-                                     expected=expected)
+        raise CosError.ACCESS_DENIED(
+            "the security token is invalid",
+            reason="x-cos-security-token was not issued by tcb/uploadfile (or reset dropped it)",
+            expected=expected,
+        )
     if grant.bucket != bucket:
         raise CosError.ACCESS_DENIED(reason=f"credentials were issued for bucket {grant.bucket}, not {bucket}",
                                      expected=f"POST to the url tcb/uploadfile returned (bucket {grant.bucket})")
@@ -128,15 +130,24 @@ def check_upload(session: Session, now: float, bucket: str, fields: dict[str, st
         return None
     if signature is None or not same(signature, grant.authorization):
         raise CosError.SIGNATURE_MISMATCH(
-            reason="Signature is missing" if signature is None else "Signature is not the authorization issued with this token",
-            expected=f"Signature = authorization returned with this token ({mask(grant.authorization, 24)}) for key {grant.key!r}",
+            reason=(
+                "Signature is missing" if signature is None
+                else "Signature is not the authorization issued with this token"
+            ),
+            expected=(
+                f"Signature = authorization returned with this token ({mask(grant.authorization, 24)}) "
+                f"for key {grant.key!r}"
+            ),
         )
     file_id = fields.get("x-cos-meta-fileid")
     if file_id is None and not complete:
         return None
     if file_id is None or not same(file_id, grant.cos_file_id):
         raise CosError.ACCESS_DENIED(
-            reason="x-cos-meta-fileid is missing" if file_id is None else "x-cos-meta-fileid is not the cos_file_id issued with this token",
+            reason=(
+                "x-cos-meta-fileid is missing" if file_id is None
+                else "x-cos-meta-fileid is not the cos_file_id issued with this token"
+            ),
             expected=f"x-cos-meta-fileid = cos_file_id returned with this token ({mask(grant.cos_file_id)})",
         )
     if now >= grant.expires_at:

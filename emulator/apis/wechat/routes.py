@@ -29,7 +29,8 @@ from .tenant import Tenant
 log = logging.getLogger("emulator.wechat")
 MAX_JSON_BODY = 1024 * 1024
 MAX_FIELD = 8192
-TCB_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]  # any other method gets the errcode, not a 405
+# any other method gets the errcode, not a 405
+TCB_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
 def render(err: VendorError) -> Response:
@@ -51,7 +52,8 @@ def render_xml(err: VendorError) -> Response:
 
 
 router = vendor_router(
-    "wechat", render, internal=WeChatError.SYSTEM_ERROR, invalid=WeChatError.INVALID_ARGS, full=WeChatError.BACKEND_ERROR
+    "wechat", render,
+    internal=WeChatError.SYSTEM_ERROR, invalid=WeChatError.INVALID_ARGS, full=WeChatError.BACKEND_ERROR,
 )
 storage_router = vendor_router("wechat", render_xml, internal=CosError.INTERNAL, invalid=CosError.INVALID_ARGUMENT)
 

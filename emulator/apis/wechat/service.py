@@ -74,7 +74,7 @@ def _fields(body: dict[str, Any], spec: list[tuple[str, Callable[[Any], bool], s
 
 
 def _batch(body: dict[str, Any], name: str) -> list[Any]:
-    items = body[name]
+    items: list[Any] = body[name]
     if not items:
         raise WeChatError.INVALID_ARGS(f"{name} is empty")
     if len(items) > MAX_BATCH:
@@ -87,12 +87,14 @@ class WeChatService(ServiceBase):
         self.emu = emulator
 
     # -- access tokens -------------------------------------------------------------
-    def issue_token(self, grant_type: str | None, appid: str | None, secret: str | None) -> tuple[Tenant, dict[str, Any]]:
+    def issue_token(
+        self, grant_type: str | None, appid: str | None, secret: str | None
+    ) -> tuple[Tenant, dict[str, Any]]:
         tenant = auth.check_client(self.emu, grant_type, appid, secret)
         return tenant, {"access_token": auth.issue_token(self.emu, tenant.appid), "expires_in": auth.TOKEN_TTL}
 
     def is_tenant(self, appid: str | None) -> bool:
-        return bool(appid) and self.emu.tenants.get("wechat", appid) is not None
+        return appid is not None and appid != "" and self.emu.tenants.get("wechat", appid) is not None
 
     def authenticate(self, token: str | None) -> Tenant:
         return auth.authenticate(self.emu, token)
@@ -256,12 +258,14 @@ class WeChatService(ServiceBase):
             raise
         if unchanged:
             self.discard(staged)
+        result = "unchanged" if unchanged else "replaced" if row is not None else "created"
         return {"api": "wechat", "tenant": tenant.appid, "path": path, "id": file_id_of(env, bucket, key),
-                "size": staged.size, "result": "unchanged" if unchanged else "replaced" if row is not None else "created"}
+                "size": staged.size, "result": result}
 
     @staticmethod
     def _row(s: Session, bucket: str, key: str) -> WeChatFile | None:
-        return s.execute(select(WeChatFile).where(WeChatFile.bucket == bucket, WeChatFile.key == key)).scalar_one_or_none()
+        query = select(WeChatFile).where(WeChatFile.bucket == bucket, WeChatFile.key == key)
+        return s.execute(query).scalar_one_or_none()
 
     # -- batchdownloadfile ---------------------------------------------------------
     def download_links(self, tenant: Tenant, body: dict[str, Any], base: str) -> dict[str, Any]:
