@@ -1,5 +1,15 @@
 """Shared fixtures: a fresh in-memory emulator per test, and a live server when a test
-needs a real socket."""
+needs a real socket.
+
+A fresh emulator per test is cheap because two things are made once per process and reused:
+- the FastAPI app: FastAPI builds an app's routes on its first request (0.1-0.2 s for this
+  one), and routes and middleware find the emulator at ``app.state.emulator`` on every
+  request (emulator/app.py), so an idle app is handed the test's fresh emulator;
+- the started database: a fresh in-memory emulator starts from a copy of one already started
+  with the same settings (schema and fixture tenants in place), as the pytest plugin's does.
+Settings that act at start (``--preload``, ``--import``) or a database on disk take the
+whole start instead.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +18,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import LiveServer, start_server
 
+from emulator.apis import ALL_APIS
 from emulator.app import create_app
+from emulator.core.runtime import Emulator
 from emulator.settings import Settings
+
+_idle_apps: list[FastAPI] = []
+_images: dict[str, bytes] = {}
+
+
+def _started(settings: Settings) -> Emulator | None:
+    """A started emulator from the image of one with the same settings (the data folder,
+    which only snapshots use, aside); None when these settings need the whole start."""
+    if settings.resolved_database_url != "sqlite://" or settings.preload is not None or settings.import_file is not None:
+        return None
+    key = settings.model_dump_json(exclude={"data_dir"})
+    if key not in _images:
+        template = Emulator(settings, ALL_APIS)
+        template.start()
+        _images[key] = template.db.image()
+        template.close()
+    emulator = Emulator(settings, ALL_APIS, image=_images[key])
+    emulator.start()
+    return emulator
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +60,19 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings):
-    application = create_app(settings)
+def app(settings: Settings) -> Iterator[FastAPI]:
+    emulator = _started(settings)
+    if emulator is None:
+        application = create_app(settings)
+    elif _idle_apps:
+        application = _idle_apps.pop()
+        application.state.emulator = emulator
+    else:
+        application = create_app(settings, emulator=emulator)
     yield application
     application.state.emulator.close()
+    if emulator is not None:
+        _idle_apps.append(application)
 
 
 @pytest.fixture
