@@ -27,6 +27,9 @@ from emulator.app import create_app
 from emulator.core.runtime import Emulator
 from emulator.settings import Settings
 
+# ``pytester``: tests that run a pytest session of their own (e.g. two tests in a set order).
+pytest_plugins = ["pytester"]
+
 _idle_apps: list[FastAPI] = []
 _images: dict[str, bytes] = {}
 
