@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -89,10 +90,63 @@ def client(app) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(tmp_path)
+class SharedServer:
+    """One ``storage-emulator serve`` process (default flags) shared by the tests that need a
+    real server but not a process of their own, brought back to the state of a fresh start
+    before each: its state reset, the clock real, rate limits on and 123pan's config back to
+    the defaults through the admin API. A test that changed what no admin call undoes (added
+    tenants, saved snapshots) or stopped the process gets a new process instead."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.server: LiveServer | None = None
+        self.starts = 0
+        self.fresh_tenants: object = None
+
+    def _admin(self, method: str, path: str, **kw: object) -> httpx.Response:
+        assert self.server is not None
+        r = httpx.request(method, self.server.url + "/_emulator" + path, timeout=30, **kw)  # type: ignore[arg-type]
+        r.raise_for_status()
+        return r
+
+    def _start(self) -> None:
+        self.stop()
+        self.starts += 1
+        self.server = start_server(self.root / str(self.starts), output=self.root / f"{self.starts}.log")
+        self.fresh_tenants = self._admin("GET", "/credentials").json()
+
+    def fresh(self) -> LiveServer:
+        if self.server is None or self.server.proc.poll() is not None:
+            self._start()
+        else:
+            self._admin("POST", "/reset")
+            self._admin("POST", "/clock", json={"real": True})
+            self._admin("POST", "/limits", json={"enabled": True})
+            self._admin("POST", "/pan123/config", json={"reset": True})
+            if (self._admin("GET", "/credentials").json() != self.fresh_tenants
+                    or self._admin("GET", "/snapshots").json()):
+                self._start()
+        assert self.server is not None
+        return self.server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+@pytest.fixture(scope="session")
+def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    shared = SharedServer(tmp_path_factory.mktemp("live-server"))
     try:
-        yield server
+        yield shared
     finally:
-        server.stop()
+        shared.stop()
+
+
+@pytest.fixture
+def live_server(_shared_server: SharedServer) -> LiveServer:
+    """A ``storage-emulator serve`` process on a free port, as freshly started (shared with
+    other tests: a test that needs a process of its own, to read its output, stop it or pass
+    it flags, calls ``helpers.start_server``)."""
+    return _shared_server.fresh()
