@@ -102,10 +102,11 @@ class SharedServer:
         self.server: LiveServer | None = None
         self.starts = 0
         self.fresh_tenants: object = None
+        self.http = httpx.Client(timeout=30)  # one client: making one costs more than a call
 
     def _admin(self, method: str, path: str, **kw: object) -> httpx.Response:
         assert self.server is not None
-        r = httpx.request(method, self.server.url + "/_emulator" + path, timeout=30, **kw)  # type: ignore[arg-type]
+        r = self.http.request(method, self.server.url + "/_emulator" + path, **kw)  # type: ignore[arg-type]
         r.raise_for_status()
         return r
 
@@ -134,6 +135,10 @@ class SharedServer:
             self.server.stop()
             self.server = None
 
+    def close(self) -> None:
+        self.stop()
+        self.http.close()
+
 
 @pytest.fixture(scope="session")
 def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
@@ -141,7 +146,7 @@ def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedS
     try:
         yield shared
     finally:
-        shared.stop()
+        shared.close()
 
 
 @pytest.fixture
