@@ -15,7 +15,7 @@ import pan123
 from pan123.auth import Auth  # noqa: E402
 from pan123.utils.exceptions import ClientKeyError, CloudError  # noqa: E402
 from requests import HTTPError  # noqa: E402
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, live_pan, md5, pan_server  # noqa: E402,F401
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: E402,F401
 
 HEADER = {"Content-Type": "application/json", "Platform": "open_platform"}
 
