@@ -27,7 +27,6 @@ def pan(pan_server):
 
 
 def test_token_as_a_form_body_and_wrong_secret(pan_server):
-    time.sleep(1.05)
     with pytest.raises(ClientKeyError):
         Auth(pan_server.url, dict(HEADER)).get_access_token(CLIENT_ID, "wrong")
 
