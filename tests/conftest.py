@@ -1,5 +1,15 @@
 """Shared fixtures: a fresh in-memory emulator per test, and a live server when a test
-needs a real socket."""
+needs a real socket.
+
+A fresh emulator per test is cheap because two things are made once per process and reused:
+- the FastAPI app: FastAPI builds an app's routes on its first request (0.1-0.2 s for this
+  one), and routes and middleware find the emulator at ``app.state.emulator`` on every
+  request (emulator/app.py), so an idle app is handed the test's fresh emulator;
+- the started database: a fresh in-memory emulator starts from a copy of one already started
+  with the same settings (schema and fixture tenants in place), as the pytest plugin's does.
+Settings that act at start (``--preload``, ``--import``) or a database on disk take the
+whole start instead.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +17,56 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import LiveServer, start_server
 
+from emulator.apis import ALL_APIS
 from emulator.app import create_app
+from emulator.core.runtime import Emulator
 from emulator.settings import Settings
+
+# ``pytester``: tests that run a pytest session of their own (e.g. two tests in a set order).
+pytest_plugins = ["pytester"]
+
+_idle_apps: list[FastAPI] = []
+_images: dict[str, bytes] = {}
+
+
+def _started(settings: Settings) -> Emulator | None:
+    """A started emulator from the image of one with the same settings (the data folder,
+    which only snapshots use, aside); None when these settings need the whole start."""
+    if settings.resolved_database_url != "sqlite://" or settings.preload is not None or settings.import_file is not None:
+        return None
+    key = settings.model_dump_json(exclude={"data_dir"})
+    if key not in _images:
+        template = Emulator(settings, ALL_APIS)
+        template.start()
+        _images[key] = template.db.image()
+        template.close()
+    emulator = Emulator(settings, ALL_APIS, image=_images[key])
+    emulator.start()
+    return emulator
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """pyproject.toml's addopts give pytest-xdist's options; with ``-p no:xdist`` they are
+    accepted and the suite runs in this one process."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "without pytest-xdist (-p no:xdist): ignored")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None)
+        group.addoption("--dist", dest="dist", default="no")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` for test files or test ids alone: no workers (starting them costs more
+    than they save); for folders or the whole suite: pytest-xdist's count (one per core)."""
+    if config.args and all(arg.split("::")[0].endswith(".py") for arg in config.args):
+        return 0
+    return None
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +82,19 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings):
-    application = create_app(settings)
+def app(settings: Settings) -> Iterator[FastAPI]:
+    emulator = _started(settings)
+    if emulator is None:
+        application = create_app(settings)
+    elif _idle_apps:
+        application = _idle_apps.pop()
+        application.state.emulator = emulator
+    else:
+        application = create_app(settings, emulator=emulator)
     yield application
     application.state.emulator.close()
+    if emulator is not None:
+        _idle_apps.append(application)
 
 
 @pytest.fixture
@@ -45,10 +108,68 @@ def client(app) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(tmp_path)
+class SharedServer:
+    """One ``storage-emulator serve`` process (default flags) shared by the tests that need a
+    real server but not a process of their own, brought back to the state of a fresh start
+    before each: its state reset, the clock real, rate limits on and 123pan's config back to
+    the defaults through the admin API. A test that changed what no admin call undoes (added
+    tenants, saved snapshots) or stopped the process gets a new process instead."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.server: LiveServer | None = None
+        self.starts = 0
+        self.fresh_tenants: object = None
+        self.http = httpx.Client(timeout=30)  # one client: making one costs more than a call
+
+    def _admin(self, method: str, path: str, **kw: object) -> httpx.Response:
+        assert self.server is not None
+        r = self.http.request(method, self.server.url + "/_emulator" + path, **kw)  # type: ignore[arg-type]
+        r.raise_for_status()
+        return r
+
+    def _start(self) -> None:
+        self.stop()
+        self.starts += 1
+        self.server = start_server(self.root / str(self.starts), output=self.root / f"{self.starts}.log")
+        self.fresh_tenants = self._admin("GET", "/credentials").json()
+
+    def fresh(self) -> LiveServer:
+        if self.server is None or self.server.proc.poll() is not None:
+            self._start()
+        else:
+            self._admin("POST", "/reset")
+            self._admin("POST", "/clock", json={"real": True})
+            self._admin("POST", "/limits", json={"enabled": True})
+            self._admin("POST", "/pan123/config", json={"reset": True})
+            if (self._admin("GET", "/credentials").json() != self.fresh_tenants
+                    or self._admin("GET", "/snapshots").json()):
+                self._start()
+        assert self.server is not None
+        return self.server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def close(self) -> None:
+        self.stop()
+        self.http.close()
+
+
+@pytest.fixture(scope="session")
+def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    shared = SharedServer(tmp_path_factory.mktemp("live-server"))
     try:
-        yield server
+        yield shared
     finally:
-        server.stop()
+        shared.close()
+
+
+@pytest.fixture
+def live_server(_shared_server: SharedServer) -> LiveServer:
+    """A ``storage-emulator serve`` process on a free port, as freshly started (shared with
+    other tests: a test that needs a process of its own, to read its output, stop it or pass
+    it flags, calls ``helpers.start_server``)."""
+    return _shared_server.fresh()

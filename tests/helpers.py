@@ -47,26 +47,42 @@ class LiveServer:
         return self.proc.returncode
 
 
-def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> LiveServer:
-    port = free_port()
-    data_dir = tmp_path / "server-data"
-    cmd = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--data-dir", str(data_dir), *args]
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    full_env.update(env or {})
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
-    server = LiveServer(proc, f"http://127.0.0.1:{port}", data_dir)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early: {proc.stderr.read()}")
-        try:
-            if httpx.get(server.url + "/_emulator/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("server did not come up within 30 s")
+def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+                 output: Path | None = None) -> LiveServer:
+    """``storage-emulator serve`` on a free port with its data below ``tmp_path``, once it
+    answers its health check. Its output is read through ``proc.stdout`` / ``proc.stderr``,
+    or written to the file ``output`` (for a server that outlives many tests and would fill
+    a pipe). A port taken by another process between the pick and the bind is picked again."""
+    for attempt in range(5):
+        port = free_port()
+        data_dir = tmp_path / "server-data"
+        cmd = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--data-dir", str(data_dir), *args]
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+        full_env.update(env or {})
+        if output is None:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with open(output, "a", encoding="utf-8") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=full_env)
+        server = LiveServer(proc, f"http://127.0.0.1:{port}", data_dir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read() if proc.stderr else output.read_text(encoding="utf-8") if output else ""
+                if f"cannot listen on 127.0.0.1:{port}: Address already in use" in err and attempt < 4:
+                    break
+                raise RuntimeError(f"server exited early: {err}")
+            try:
+                if httpx.get(server.url + "/_emulator/health", timeout=1).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        else:
+            server.stop()
+            raise RuntimeError("server did not come up within 30 s")
+    raise AssertionError("unreachable")
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> Path:

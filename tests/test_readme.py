@@ -46,80 +46,68 @@ def run_block(block: str, url: str, cwd, timeout: float = 120) -> subprocess.Com
     return subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def test_first_call_answers_a_file_id(tmp_path):
+def test_first_call_answers_a_file_id(tmp_path, live_server):
     """Run twice against one server, as a newcomer would: the second run works as the first."""
     assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
     first, then = blocks_after("## First call")[:2]
-    server = start_server(tmp_path)
-    try:
-        for run in (1, 2):
-            out = run_block(first, server.url, tmp_path, 30)
-            assert re.fullmatch(r'\{"file_id":"testjpushappkey000000001-[0-9a-f-]{36}"\}', out.stdout), out
-            follow = run_block(then, server.url, tmp_path, 30)
-            assert follow.returncode == 0, follow
-            assert f'"total_count":{run}' in follow.stdout
-            assert '"lines":["alice","bob","carol"]' in follow.stdout
-            assert '"path":"/v3/files/alias"' in follow.stdout
-    finally:
-        server.stop()
+    server = live_server
+    for run in (1, 2):
+        out = run_block(first, server.url, tmp_path, 30)
+        assert re.fullmatch(r'\{"file_id":"testjpushappkey000000001-[0-9a-f-]{36}"\}', out.stdout), out
+        follow = run_block(then, server.url, tmp_path, 30)
+        assert follow.returncode == 0, follow
+        assert f'"total_count":{run}' in follow.stdout
+        assert '"lines":["alice","bob","carol"]' in follow.stdout
+        assert '"path":"/v3/files/alias"' in follow.stdout
 
 
-def test_pan123_curl_walkthrough_uploads_and_downloads_back(tmp_path):
+def test_pan123_curl_walkthrough_uploads_and_downloads_back(tmp_path, live_server):
     assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
     [walk] = blocks_after("## 123pan: the six-step upload with curl")
-    server = start_server(tmp_path)
-    try:
-        for _ in range(2):  # twice in a row against one server: a second run must not hang or fail
-            out = run_block(walk, server.url, tmp_path)
-            assert out.returncode == 0, out
-            assert "downloaded bytes are identical" in out.stdout, out
-            assert '"partNumber"' in out.stdout  # list_upload_parts showed the three slices
-        files = httpx.get(server.url + "/_emulator/pan123/files").json()
-        names = {f["name"] for f in files if not f["is_dir"] and f["name"].startswith("pic-")}
-        assert len(names) == 2, files
-    finally:
-        server.stop()
+    server = live_server
+    for _ in range(2):  # twice in a row against one server: a second run must not hang or fail
+        out = run_block(walk, server.url, tmp_path)
+        assert out.returncode == 0, out
+        assert "downloaded bytes are identical" in out.stdout, out
+        assert '"partNumber"' in out.stdout  # list_upload_parts showed the three slices
+    files = httpx.get(server.url + "/_emulator/pan123/files").json()
+    names = {f["name"] for f in files if not f["is_dir"] and f["name"].startswith("pic-")}
+    assert len(names) == 2, files
 
 
-def test_pan123_walkthrough_stops_with_a_message_on_a_nonzero_code(tmp_path):
+def test_pan123_walkthrough_stops_with_a_message_on_a_nonzero_code(tmp_path, live_server):
     """A refused call (here: the client secret is wrong) stops the walkthrough at once, saying why."""
     [walk] = blocks_after("## 123pan: the six-step upload with curl")
-    server = start_server(tmp_path)
-    try:
-        out = run_block(walk.replace("test-pan123-secret", "wrong-secret"), server.url, tmp_path, 30)
-        assert out.returncode != 0
-        assert "123pan /api/v1/access_token answered code" in out.stderr, out
-        assert "downloaded" not in out.stdout
-    finally:
-        server.stop()
+    server = live_server
+    out = run_block(walk.replace("test-pan123-secret", "wrong-secret"), server.url, tmp_path, 30)
+    assert out.returncode != 0
+    assert "123pan /api/v1/access_token answered code" in out.stderr, out
+    assert "downloaded" not in out.stdout
 
 
-def test_pan123_upload_v2_walkthrough_runs_twice_and_stops_on_an_error(tmp_path):
+def test_pan123_upload_v2_walkthrough_runs_twice_and_stops_on_an_error(tmp_path, live_server):
     """Issue 12: the upload v2 script, twice against one server (the second run replaces the
     first run's file; its token waits out the one-a-second limit), then with a wrong secret:
     it stops with a message naming the call and a non-zero status."""
     assert shutil.which("curl"), "curl is needed to run the README's example (.ci/run installs it)"
     [walk] = blocks_after("## 123pan cloud disk: upload v2 with curl")
-    server = start_server(tmp_path)
-    try:
-        script = walk.replace("http://127.0.0.1:8080", server.url)
-        ids = []
-        for _ in range(2):
-            out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-            assert out.returncode == 0 and "downloaded bytes are identical" in out.stdout, out
-            ids.append(re.search(r"fileID (\d+)", out.stdout).group(1))
-        assert ids[0] != ids[1]
-        import httpx
+    server = live_server
+    script = walk.replace("http://127.0.0.1:8080", server.url)
+    ids = []
+    for _ in range(2):
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "downloaded bytes are identical" in out.stdout, out
+        ids.append(re.search(r"fileID (\d+)", out.stdout).group(1))
+    assert ids[0] != ids[1]
+    import httpx
 
-        disk = httpx.get(server.url + "/_emulator/pan123/disk").json()
-        assert [e["path"] for e in disk] == ["/walkthrough", "/walkthrough/clip.bin"]  # replaced, not doubled
-        assert str(disk[1]["id"]) == ids[1]
-        bad = script.replace("test-pan123-secret", "wrong-secret")
-        out = subprocess.run(["bash", "-c", bad], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        assert out.returncode != 0 and "stopped: access_token answered" in out.stderr, out
-        assert "identical" not in out.stdout
-    finally:
-        server.stop()
+    disk = httpx.get(server.url + "/_emulator/pan123/disk").json()
+    assert [e["path"] for e in disk] == ["/walkthrough", "/walkthrough/clip.bin"]  # replaced, not doubled
+    assert str(disk[1]["id"]) == ids[1]
+    bad = script.replace("test-pan123-secret", "wrong-secret")
+    out = subprocess.run(["bash", "-c", bad], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "stopped: access_token answered" in out.stderr, out
+    assert "identical" not in out.stdout
 
 
 def test_sandbox_walkthrough_one_call_per_api(tmp_path):

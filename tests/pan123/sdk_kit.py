@@ -6,17 +6,13 @@ SDK is patched. (Imported by this folder's SDK tests; the folder is on sys.path.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
-import time
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import requests
-from helpers import free_port
 from requests.adapters import HTTPAdapter
 
 from pan123_support import CLIENT_ID, CLIENT_SECRET, UID  # noqa: F401  (re-exported for the tests)
@@ -56,48 +52,17 @@ class Server:
         return self.admin("GET", "/requests", params={"api": "pan123", "path": path})
 
 
-@pytest.fixture(scope="module")
-def live_pan(tmp_path_factory: pytest.TempPathFactory):
-    """One emulator process per SDK module (its log to a file, so a chatty SDK never fills a pipe)."""
-    tmp = tmp_path_factory.mktemp("pan123-sdk")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port), "--data-dir",
-                             str(tmp / "data")], stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/_emulator/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {(tmp / 'server.log').read_text()}")
-        time.sleep(0.1)
-    server = Server(proc, url)
+@pytest.fixture
+def pan_server(live_server: Any) -> Iterator[Server]:
+    """The shared ``storage-emulator serve`` process (tests/conftest.py: as freshly started,
+    its log to a file, so a chatty SDK never fills a pipe), small slices so that small files
+    take several."""
+    server = Server(live_server.proc, live_server.url)
     try:
+        server.config(reset=True, slice_size=64 * 1024, v2_slice_size=64 * 1024, qps=UNLIMITED)
         yield server
     finally:
         server.http.close()
-        proc.send_signal(2)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-@pytest.fixture
-def pan_server(live_pan: Server) -> Server:
-    """A clean state for each test, small slices so that small files take several."""
-    live_pan.admin("POST", "/reset")
-    live_pan.config(reset=True, slice_size=64 * 1024, v2_slice_size=64 * 1024, qps=UNLIMITED)
-    time.sleep(1.05)  # a new access_token window (1 a second) for this test's client
-    return live_pan
 
 
 class ToEmulator(HTTPAdapter):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import SHARED, start_server
+from helpers import SHARED
 
 DOC = SHARED / "api-docs" / "pan123-image-hosting.md"
 
@@ -58,12 +58,8 @@ def repr_php(text: str) -> str:
 
 
 @pytest.fixture
-def server(tmp_path):
-    srv = start_server(tmp_path)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(live_server):
+    return live_server  # a `storage-emulator serve` process as freshly started (tests/conftest.py)
 
 
 def run_demo(exe: str, source: str, server, path: Path, tmp_path: Path, client_id="test-pan123-client",

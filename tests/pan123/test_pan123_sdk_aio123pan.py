@@ -12,7 +12,7 @@ import os
 import pytest
 from aio123pan import Pan123Client
 from aio123pan.exceptions import Pan123Error
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, live_pan, md5, pan_server  # noqa: F401
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: F401
 
 
 def run(pan_server, flow):

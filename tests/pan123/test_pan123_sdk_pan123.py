@@ -15,7 +15,7 @@ import pan123
 from pan123.auth import Auth  # noqa: E402
 from pan123.utils.exceptions import ClientKeyError, CloudError  # noqa: E402
 from requests import HTTPError  # noqa: E402
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, live_pan, md5, pan_server  # noqa: E402,F401
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: E402,F401
 
 HEADER = {"Content-Type": "application/json", "Platform": "open_platform"}
 
@@ -27,7 +27,6 @@ def pan(pan_server):
 
 
 def test_token_as_a_form_body_and_wrong_secret(pan_server):
-    time.sleep(1.05)
     with pytest.raises(ClientKeyError):
         Auth(pan_server.url, dict(HEADER)).get_access_token(CLIENT_ID, "wrong")
 

@@ -13,7 +13,7 @@ import py_123pan_client as py123
 
 from py_123pan_client.client import PanClient  # noqa: E402
 from py_123pan_client.exceptions import PanAPIError  # noqa: E402
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, live_pan, md5, pan_server  # noqa: E402,F401
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from v123pan.api.combine.upload import FileUploader  # noqa: E402
 from v123pan.api.download import Download  # noqa: E402
 from v123pan.exceptions import APIError  # noqa: E402
 from sdk_kit import (  # noqa: E402,F401
-    CLIENT_ID, CLIENT_SECRET, UID, ToEmulatorAsync, live_pan, md5, pan_server, sha1,
+    CLIENT_ID, CLIENT_SECRET, UID, ToEmulatorAsync, md5, pan_server, sha1,
 )
 
 

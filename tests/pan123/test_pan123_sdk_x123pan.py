@@ -11,7 +11,7 @@ import pytest
 
 import x123pan
 
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, live_pan, md5, pan_server, redirect, sha1  # noqa: E402,F401
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server, redirect, sha1  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -17,17 +17,32 @@ JSON = {"Content-Type": "application/json"}
 
 
 # -- the in-process fixture ----------------------------------------------------------------
-def test_each_test_gets_a_fresh_emulator_a(emulator):
+def first_then(pytester: pytest.Pytester, code: str) -> None:
+    """Runs ``code`` (a test module whose ``test_first`` leaves state behind and whose
+    ``test_then`` checks that none is left) as a pytest session of its own, with only the
+    installed plugin, and requires both tests to pass, in that order. As two tests of this
+    file, the second would prove nothing when run alone or first."""
+    pytester.makepyfile(test_order=code)
+    result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    order = [line.split("::")[1].split()[0] for line in result.outlines if "::test_" in line and "PASSED" in line]
+    assert order == ["test_first", "test_then"], result.outlines
+
+
+def test_each_test_gets_a_fresh_emulator(pytester):
+    first_then(pytester, """
+def test_first(emulator):
     jp = emulator.jpush_auth()
-    r = emulator.client.post("/v3/files/alias", headers={"Authorization": jp}, files={"filename": ("a.txt", b"x\n")})
+    r = emulator.client.post("/v3/files/alias", headers={"Authorization": jp}, files={"filename": ("a.txt", b"x\\n")})
     assert r.status_code == 200
     assert len(emulator.jpush_files()) == 1
 
 
-def test_each_test_gets_a_fresh_emulator_b(emulator):
-    # Runs after _a in file order: nothing of _a is left.
+def test_then(emulator):
+    # nothing of test_first is left
     assert emulator.jpush_files() == []
     assert emulator.requests() == []
+""")
 
 
 def test_two_in_process_emulators_do_not_share_state():
@@ -213,22 +228,32 @@ def test_live_server_url_and_public_url_agree(emulator_server):
     assert requests.put(url, data=b"abc").status_code == 200
 
 
-def test_live_server_is_reset_between_tests_a(emulator_server):
+def test_live_server_is_reset_between_tests(pytester):
+    first_then(pytester, """
+import time
+
+import requests
+
+SERVERS = []
+
+
+def test_first(emulator_server):
+    SERVERS.append(emulator_server)
     emulator_server.clock.advance(10_000)
     emulator_server.rate_limits(False)
     emulator_server._admin("POST", "/pan123/config", json={"slice_size": 1024})
     requests.post(emulator_server.url + "/v3/files/alias", auth=("testjpushappkey000000001", "testjpushmastersecret001"),
-                  files={"filename": ("a.txt", b"x\n")}).raise_for_status()
+                  files={"filename": ("a.txt", b"x\\n")}).raise_for_status()
 
 
-def test_live_server_is_reset_between_tests_b(emulator_server):
-    import time
-
+def test_then(emulator_server):
+    assert SERVERS == [emulator_server]  # the same server, reset
     assert emulator_server.jpush_files() == []
     assert emulator_server.requests() == []
     assert abs(emulator_server.clock.now() - time.time()) < 60
     assert emulator_server._admin("GET", "/limits") == {"enabled": True}
     assert emulator_server._admin("GET", "/pan123/config")["slice_size"] == 104857600
+""")
 
 
 def test_a_live_emulator_of_ones_own():

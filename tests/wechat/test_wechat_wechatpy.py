@@ -46,8 +46,7 @@ def make_client(base: str, appid: str = APPID, secret: str = SECRET) -> WeChatCl
 
 @pytest.fixture
 def server(live_server):
-    httpx.post(live_server.url + "/_emulator/reset")
-    return live_server
+    return live_server  # as freshly started (tests/conftest.py)
 
 
 def journal(server, path: str) -> list[dict]:
