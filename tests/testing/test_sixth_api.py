@@ -1,5 +1,5 @@
 """A sixth API touches only its own folder and one registration (issue 15): the test-only
-package tests/sixth_api/ (router, tenant model, service with state hooks, admin router,
+module tests/sixth_api.py (router, tenant model, service with state hooks, admin router,
 per-worker tenants) registered next to the five in a fresh app, with no other edit. The
 runtime, the admin API (health, credentials, fixtures, reset, snapshots, faults, preload),
 the testing handle and per-worker tenants on a shared emulator all work for it."""
