@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +24,9 @@ class CliError(Exception):
 def add_parser(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help=f"the running emulator [EMULATOR_URL, default {DEFAULT_URL}]")
-    snap = sub.add_parser("snapshot", help="save, restore, list, delete, export or import snapshots of a running emulator")
+    snap = sub.add_parser(
+        "snapshot", help="save, restore, list, delete, export or import snapshots of a running emulator"
+    )
     actions = snap.add_subparsers(dest="action", required=True, metavar="ACTION")
     save = actions.add_parser("save", parents=[common], help="save the state (or some tenants' rows) under NAME")
     save.add_argument("name", metavar="NAME")
@@ -108,7 +110,7 @@ def _describe(doc: dict[str, Any]) -> str:
     what = "whole state" if scope is None else "tenants " + ", ".join(
         f"{api}:{ident}" for api, ids in scope.items() for ident in ids
     )
-    when = datetime.fromtimestamp(doc["created_at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = datetime.fromtimestamp(doc["created_at"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"{doc['name']}  {when}  {doc['rows']} rows  {doc['bytes']} bytes  {what}"
 
 

@@ -38,7 +38,8 @@ _images: dict[str, bytes] = {}
 def _started(settings: Settings) -> Emulator | None:
     """A started emulator from the image of one with the same settings (the data folder,
     which only snapshots use, aside); None when these settings need the whole start."""
-    if settings.resolved_database_url != "sqlite://" or settings.preload is not None or settings.import_file is not None:
+    starts_with_work = settings.preload is not None or settings.import_file is not None
+    if settings.resolved_database_url != "sqlite://" or starts_with_work:
         return None
     key = settings.model_dump_json(exclude={"data_dir"})
     if key not in _images:

@@ -7,8 +7,7 @@ import shutil
 import subprocess
 
 import httpx
-
-from helpers import REPO, start_server
+from helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

@@ -3,7 +3,7 @@ no build step) that reads and steers the emulator through the admin API only."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter
@@ -21,7 +21,7 @@ ASSETS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> bytes:
     return files("emulator.admin").joinpath("static", name).read_bytes()
 

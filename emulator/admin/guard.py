@@ -173,7 +173,8 @@ def install_admin_handlers(app: FastAPI) -> None:
     with the reason."""
 
     async def gone(request: Request, exc: Exception) -> Response:
-        log.warning("admin call abandoned: the client closed the connection during %s %s", request.method, request.url.path)
+        log.warning("admin call abandoned: the client closed the connection during %s %s",
+                    request.method, request.url.path)
         return NoAnswer()
 
     async def full(request: Request, exc: Exception) -> Response:

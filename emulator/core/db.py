@@ -69,6 +69,10 @@ class Database:
         self._lock = threading.RLock()
 
     def _sqlite_pragmas(self, dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        self.apply_pragmas(dbapi_conn)
+
+    def apply_pragmas(self, dbapi_conn: DBAPIConnection) -> None:
+        """The per-connection SQLite settings (again after a connection's database was replaced)."""
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
         # Debian's libsqlite3 is built with SQLITE_SECURE_DELETE: freeing a blob would

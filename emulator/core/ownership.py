@@ -145,11 +145,9 @@ def undeclared_tables(registry: Registry | None = None) -> list[str]:
             continue
         model = mapper.class_
         api = getattr(model, "__tenant_api__", _MISSING)
-        if api is _MISSING:
-            out.append(table.name)
-        elif api is not None and not (
+        if api is _MISSING or (api is not None and not (
             isinstance(getattr(model, "__tenant_column__", None), str) or callable(getattr(model, "owned_by", None))
-        ):
+        )):
             out.append(table.name)
     return sorted(out)
 

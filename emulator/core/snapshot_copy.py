@@ -205,7 +205,7 @@ class RowCopier:
             conn.rollback()
             raw: Any = conn.connection.driver_connection
             raw.deserialize(image)
-            db._sqlite_pragmas(raw, None)  # per-database settings start over with a new image
+            db.apply_pragmas(raw)  # per-database settings start over with a new image
             conn.exec_driver_sql(f"DROP TABLE main.{META}")
             conn.commit()
         return True

@@ -34,10 +34,13 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
     context = getattr(exc, "context_mark", None)
     mark = problem or context
     where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    what = getattr(exc, "problem", None) or type(exc).__name__
-    if getattr(exc, "context", None):
-        what += f" ({exc.context}"  # type: ignore[attr-defined]
-        if context is not None and problem is not None and (context.line, context.column) != (problem.line, problem.column):
+    what = str(getattr(exc, "problem", None) or type(exc).__name__)
+    described = getattr(exc, "context", None)
+    if described:
+        what += f" ({described}"
+        if context is not None and problem is not None and (context.line, context.column) != (
+            problem.line, problem.column
+        ):
             what += f" at line {context.line + 1}, column {context.column + 1}"
         what += ")"
     return f"fixtures file {path}{where}: not valid YAML: {what}"
@@ -79,7 +82,7 @@ def _format_validation(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _document_model(apis: tuple[tuple[str, type[TenantModel]], ...]) -> type[BaseModel]:
     """The fixture document's model for a set of APIs (built once: pydantic model
     construction costs ~2 ms, and the pytest plugin makes an emulator per test)."""

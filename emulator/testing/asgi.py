@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
@@ -165,18 +166,14 @@ class _Exchange:
             remaining = self._progress + self.read_timeout - self._loop.time()
             if remaining <= 0:
                 raise httpx.ReadTimeout("timed out waiting for the in-process emulator", request=self.request)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
 
     async def _after_client_error(self) -> dict[str, Any]:
         """The client's body failed: let the app see the disconnect and finish, then raise."""
         assert self.client_error is not None and self._task is not None
-        try:
+        with contextlib.suppress(Exception):  # whatever the app did with it, the client's error is the answer
             await asyncio.wait_for(asyncio.shield(self._task), self.read_timeout or CLOSE_WAIT)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001
-            pass
         raise self.client_error
 
     async def open(self) -> None:

@@ -8,6 +8,7 @@ in the request journal a test asserts on.
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,8 @@ class Faults:
             if api is None:
                 raise ValueError("on an emulator shared with other workers a fault rule needs api= (it is bound "
                                  "to this worker's tenant of that API) or an explicit tenant=")
-            try:
+            with contextlib.suppress(AttributeError):  # an unknown api: the admin API refuses the rule and says why
                 rule["tenant"] = getattr(self._h.credentials, api).identity()
-            except AttributeError:
-                pass  # an unknown api: the admin API refuses the rule and says why
         result: dict[str, Any] = self._h._admin("POST", "/faults", json=rule)
         return result
 

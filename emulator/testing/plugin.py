@@ -66,10 +66,7 @@ def _emulator_session_server(
 ) -> Iterator[LiveEmulator | SharedEmulator]:
     url = request.config.getoption("--emulator-url") or os.environ.get("EMULATOR_URL")
     server: LiveEmulator | SharedEmulator
-    if url:
-        server = SharedEmulator(url, worker=_worker(request.config))
-    else:
-        server = LiveEmulator(**emulator_server_settings)
+    server = SharedEmulator(url, worker=_worker(request.config)) if url else LiveEmulator(**emulator_server_settings)
     try:
         yield server
     finally:

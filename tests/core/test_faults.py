@@ -66,7 +66,7 @@ def test_a_stored_rule_has_defaults_and_counters():
 
 def test_a_bad_rule_in_a_list_stores_none_of_it():
     faults = Faults(APIS)
-    with pytest.raises(FaultRuleError, match="rule 2: .*status and drop"):
+    with pytest.raises(FaultRuleError, match=r"rule 2: .*status and drop"):
         faults.add([{"status": 500}, {"status": 500, "drop": True}])
     assert faults.listing() == []
 

@@ -171,7 +171,8 @@ def test_serve_import_of_a_hostile_file_is_one_line_and_exit_2(tmp_path, label):
     path = tmp_path / "bad.snapshot"
     path.write_bytes(edited(good, tmp_path, HOSTILE[label][0]))
     run = subprocess.run(
-        [sys.executable, "-m", "emulator", "serve", "--database-url", "sqlite://", "--port", "0", "--import", str(path)],
+        [sys.executable, "-m", "emulator", "serve", "--database-url", "sqlite://", "--port", "0",
+         "--import", str(path)],
         capture_output=True, text=True, timeout=60,
     )
     assert run.returncode == 2, run.stderr
@@ -212,9 +213,12 @@ def test_a_restore_refused_at_commit_leaves_the_database_usable(tmp_path, memory
         ok(client.post("/_emulator/snapshots", json={"name": "s"}), 201)
         target = ":memory:" if memory else str(tmp_path / "data" / "snapshots" / "s.snapshot")
         image = emu.snapshots.store.image("s")[0] if memory else None
-        with pytest.raises(IntegrityError):
-            with emu.snapshots.copier.attach(target, image=image) as conn, snapshot_copy.transaction(conn):
-                conn.exec_driver_sql("UPDATE main.jpush_files SET blob_id = 99999")
+        with (
+            pytest.raises(IntegrityError),
+            emu.snapshots.copier.attach(target, image=image) as conn,
+            snapshot_copy.transaction(conn),
+        ):
+            conn.exec_driver_sql("UPDATE main.jpush_files SET blob_id = 99999")
         assert [f["lines"] for f in ok(client.get("/_emulator/jpush/files"))] == [["kept"]]
         Kit(client).jpush(b"second\n")
         ok(client.post("/_emulator/snapshots", json={"name": "t"}), 201)

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from snapshot_kit import DEFAULT, SECOND, T0, Kit, add_tenants, assert_refcounts_exact, ok, path_of, scope_of
 from sqlalchemy import select
 
-from emulator.app import create_app
 from emulator.apis.pan123.models import Pan123File
 from emulator.apis.wechat.models import WeChatFile
+from emulator.app import create_app
 from emulator.core import snapshot_store
 from emulator.core.blobs import Blob
 from emulator.settings import Settings
@@ -87,7 +87,7 @@ def test_whole_snapshot_brings_back_every_api_exactly(world):
 
 
 def test_whole_restore_brings_back_the_clock(world):
-    client, emu, a, b = world
+    client, _emu, _a, _b = world
     save(client, "frozen")
     ok(client.post("/_emulator/clock", json={"advance": 3600, "freeze": False}))
     restore(client, "frozen")
@@ -102,7 +102,7 @@ def test_whole_restore_brings_back_the_clock(world):
 
 
 def test_whole_restore_brings_back_service_settings_and_clears_limit_windows(mem):
-    client, emu, a, _ = mem
+    client, _emu, _a, _ = mem
     ok(client.post("/_emulator/pan123/config", json={"slice_size": 4096, "async_seconds": 3}))
     save(client, "tuned")
     ok(client.post("/_emulator/pan123/config", json={"reset": True}))
@@ -263,7 +263,7 @@ def test_scoped_restore_renumbers_ids_that_other_tenants_took_and_keeps_listing_
 
 
 def test_scoped_snapshot_of_one_nextjoy_tenant_covers_its_bucket_only(mem):
-    client, emu, a, b = mem
+    client, _emu, a, b = mem
     a.nextjoy("k.txt", b"a's object")
     b.nextjoy("k.txt", b"b's object")
     save(client, "a", {"nextjoy": ["1001:1000"]})
@@ -279,7 +279,7 @@ def test_scoped_snapshot_of_one_nextjoy_tenant_covers_its_bucket_only(mem):
 
 
 def test_scoped_restore_brings_back_a_tenant_that_was_replaced(mem):
-    client, emu, a, b = mem
+    client, _emu, _a, b = mem
     b.jpush(b"x\n")
     save(client, "b", {"jpush": [SECOND["jpush"]["app_key"]]})
     changed = {**SECOND["jpush"], "master_secret": "a-new-secret"}
@@ -292,7 +292,7 @@ def test_scoped_restore_brings_back_a_tenant_that_was_replaced(mem):
 
 # -- listing, deleting, refusals --------------------------------------------------------------------
 def test_list_get_delete(mem):
-    client, emu, a, _ = mem
+    client, _emu, _a, _ = mem
     s1 = save(client, "one")
     s2 = save(client, "two", {"jpush": [DEFAULT["jpush"]["app_key"]]})
     assert ok(client.get("/_emulator/snapshots")) == [s1, s2]
@@ -392,7 +392,7 @@ def test_export_then_import_into_another_emulator_gives_the_same_state(tmp_path,
 
 
 def test_a_scoped_export_imports_as_a_scoped_snapshot(tmp_path, mem):
-    client, emu, a, b = mem
+    client, _emu, _a, b = mem
     b.fill("one")
     saved_b = b.evidence()
     save(client, "b", scope_of(SECOND))
@@ -437,7 +437,8 @@ def test_import_refuses_what_is_not_a_snapshot_and_stores_nothing(tmp_path, memo
             "plain sqlite": plain.read_bytes(),
             "truncated": good[: len(good) // 2],
             "version 2": _edit_meta(good, tmp_path, "UPDATE _snapshot_meta SET value = '2' WHERE key = 'version'"),
-            "other format": _edit_meta(good, tmp_path, "UPDATE _snapshot_meta SET value = '\"x\"' WHERE key = 'format'"),
+            "other format": _edit_meta(good, tmp_path,
+                                       "UPDATE _snapshot_meta SET value = '\"x\"' WHERE key = 'format'"),
             "other schema": _edit_meta(good, tmp_path, "DROP TABLE jpush_files"),
             "bad scope": _edit_meta(good, tmp_path,
                                     "UPDATE _snapshot_meta SET value = '{\"nosuchapi\": [\"x\"]}' WHERE key = 'scope'"),

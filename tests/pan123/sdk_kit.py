@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-
 from pan123_support import CLIENT_ID, CLIENT_SECRET, UID  # noqa: F401  (re-exported for the tests)
+from requests.adapters import HTTPAdapter
 
 REAL_API = "https://open-api.123pan.com"
 REAL_UPLOAD = "https://openapi-upload.123242.com"  # x123pan's hard-coded single/create host

@@ -32,7 +32,7 @@ def test_token_user_info_and_folders(pan_server):
         page = await client.file.list_files(parent_file_id=folder)
         return info, folder, sub, page
 
-    info, folder, sub, page = run(pan_server, flow)
+    info, _folder, sub, page = run(pan_server, flow)
     assert info.user_id == UID
     assert pan_server.disk()["/文档/子目录"]["id"] == sub
     assert [f.file_id for f in page.file_list] == [sub]

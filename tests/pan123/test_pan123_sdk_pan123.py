@@ -8,14 +8,12 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 import pan123
-
-from pan123.auth import Auth  # noqa: E402
-from pan123.utils.exceptions import ClientKeyError, CloudError  # noqa: E402
-from requests import HTTPError  # noqa: E402
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: E402,F401
+import pytest
+from pan123.auth import Auth
+from pan123.utils.exceptions import ClientKeyError, CloudError
+from requests import HTTPError
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: F401
 
 HEADER = {"Content-Type": "application/json", "Platform": "open_platform"}
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
-import py_123pan_client as py123
-
-from py_123pan_client.client import PanClient  # noqa: E402
-from py_123pan_client.exceptions import PanAPIError  # noqa: E402
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: E402,F401
+from py_123pan_client.client import PanClient
+from py_123pan_client.exceptions import PanAPIError
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: F401
 
 
 @pytest.fixture

@@ -9,15 +9,19 @@ import os
 
 import httpx
 import pytest
-
 import v123pan
-
-from v123pan.api.combine.upload import FileUploader  # noqa: E402
-from v123pan.api.download import Download  # noqa: E402
-from v123pan.exceptions import APIError  # noqa: E402
-from sdk_kit import (  # noqa: E402,F401
-    CLIENT_ID, CLIENT_SECRET, UID, ToEmulatorAsync, md5, pan_server, sha1,
+from sdk_kit import (  # noqa: F401
+    CLIENT_ID,
+    CLIENT_SECRET,
+    UID,
+    ToEmulatorAsync,
+    md5,
+    pan_server,
+    sha1,
 )
+from v123pan.api.combine.upload import FileUploader
+from v123pan.api.download import Download
+from v123pan.exceptions import APIError
 
 
 def connect(pan_server, **auth) -> v123pan.V123Pan:

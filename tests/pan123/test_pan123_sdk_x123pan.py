@@ -8,10 +8,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 import x123pan
-
-from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server, redirect, sha1  # noqa: E402,F401
+from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server, redirect, sha1  # noqa: F401
 
 
 @pytest.fixture

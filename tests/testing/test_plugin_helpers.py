@@ -9,9 +9,9 @@ import hashlib
 import httpx
 import pytest
 import requests
+from helpers import pan123_file
 
 from emulator.testing import AdminError, InProcessEmulator, LiveEmulator
-from helpers import pan123_file
 
 JSON = {"Content-Type": "application/json"}
 
@@ -242,7 +242,8 @@ def test_first(emulator_server):
     emulator_server.clock.advance(10_000)
     emulator_server.rate_limits(False)
     emulator_server._admin("POST", "/pan123/config", json={"slice_size": 1024})
-    requests.post(emulator_server.url + "/v3/files/alias", auth=("testjpushappkey000000001", "testjpushmastersecret001"),
+    requests.post(emulator_server.url + "/v3/files/alias",
+                  auth=("testjpushappkey000000001", "testjpushmastersecret001"),
                   files={"filename": ("a.txt", b"x\\n")}).raise_for_status()
 
 

@@ -66,7 +66,8 @@ def test_upload_download_delete_with_wechatpy(server, tmp_path, monkeypatch):
     assert [(e["status"], e["tenant"]) for e in token_calls] == [(200, APPID)]
 
     [entry] = httpx.get(server.url + "/_emulator/wechat/files", params={"appid": APPID, "env": ENV}).json()
-    assert (entry["key"], entry["size"], entry["md5"]) == ("photos/cat.bin", len(content), hashlib.md5(content).hexdigest())
+    md5 = hashlib.md5(content).hexdigest()
+    assert (entry["key"], entry["size"], entry["md5"]) == ("photos/cat.bin", len(content), md5)
     file_id = entry["file_id"]
 
     [link] = client.cloud.download_files(ENV, [{"fileid": file_id, "max_age": 600}])

@@ -5,14 +5,17 @@ import secrets
 from typing import Any
 
 from ...core.contract import ApiSpec, ErrorFamily
-from . import models  # noqa: F401  (registers the tables)
-from . import routes
+from . import (
+    models,  # noqa: F401  (registers the tables)
+    routes,
+)
 from .admin import router as admin_router
-from .listing import LISTING
 from .errors import AntelopeError
+from .listing import LISTING
 from .routes import router
 from .service import AntelopeService
 from .tenant import Tenant
+
 
 def worker_tenant(record: dict[str, Any], tag: str) -> dict[str, Any]:
     """A copy of a tenant record with an app id and key of its own (testing/server.py)."""

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi import Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ...admin.bodies import read_json
 from ...admin.errors import AdminError
-
 from .auth import UINT32_MAX
 from .routes import _service
 
@@ -50,13 +48,13 @@ async def mint(request: Request) -> JSONResponse:
     try:
         body = TokenRequest.model_validate(document)
     except ValidationError as exc:
-        raise AdminError(400, _invalid(exc))
+        raise AdminError(400, _invalid(exc)) from None
     try:
         answer = _service(request).mint(body.app_id, body.cid, body.control, body.expire, body.ttl)
     except LookupError as exc:
-        raise AdminError(404, str(exc))
+        raise AdminError(404, str(exc)) from None
     except ValueError as exc:
-        raise AdminError(400, str(exc))
+        raise AdminError(400, str(exc)) from None
     return JSONResponse(answer)
 
 

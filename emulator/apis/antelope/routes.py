@@ -14,10 +14,10 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...core import journal
-from ...core.routing import vendor_router
 from ...core.errors import VendorError
 from ...core.methods import refuse_other_methods, refuse_with
 from ...core.multipart import MultipartError, MultipartReader, drain_body
+from ...core.routing import vendor_router
 from ...core.runtime import emulator_of
 from ...core.urls import public_base
 from .auth import Grant

@@ -4,14 +4,17 @@ import secrets
 from typing import Any
 
 from ...core.contract import ApiSpec, ErrorFamily
-from . import models  # noqa: F401  (registers the tables)
-from . import routes
+from . import (
+    models,  # noqa: F401  (registers the tables)
+    routes,
+)
 from .admin import router as admin_router
-from .listing import LISTING
 from .errors import JPushError
+from .listing import LISTING
 from .routes import router
 from .service import JPushService
 from .tenant import Tenant
+
 
 def worker_tenant(record: dict[str, Any], tag: str) -> dict[str, Any]:
     """A copy of a tenant record with app key, dev key and secrets of its own (testing/server.py)."""

@@ -9,12 +9,12 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from ...core import journal
-from ...core.routing import vendor_router
-from ...core.runtime import emulator_of
-from ...core.methods import refuse_other_methods, refuse_with
 from ...core.errors import VendorError
+from ...core.methods import refuse_other_methods, refuse_with
 from ...core.multipart import MultipartError, MultipartReader, drain_body
 from ...core.ratelimit import Decision
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from .errors import JPushError
 from .service import JPushService, ReceivedFile
 from .tenant import Tenant

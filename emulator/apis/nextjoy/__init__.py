@@ -9,12 +9,14 @@ from fastapi import APIRouter
 from ...core.contract import ApiSpec, ErrorFamily
 from ...core.methods import refuse_other_methods
 from ...core.statuses import allow_statuses
-from . import models  # noqa: F401  (registers the tables)
-from . import resumable_routes  # noqa: F401  (adds the resumable paths to the upload host)
-from . import routes
+from . import (
+    models,  # noqa: F401  (registers the tables)
+    resumable_routes,  # noqa: F401  (adds the resumable paths to the upload host)
+    routes,
+)
 from .admin import router as admin_router
-from .listing import LISTING
 from .errors import NextJoyError, QiniuError
+from .listing import LISTING
 from .service import UC_PATH, UP_PATH, NextJoyService
 from .tenant import Tenant
 

@@ -13,12 +13,11 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import parse_options_header
 
-from ...core import jsonbody
-from ...core import journal
-from ...core.routing import vendor_router
-from ...core.runtime import emulator_of
+from ...core import journal, jsonbody
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body, read_limited
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.urls import public_base
 from .errors import NextJoyError, QiniuError
 from .service import UC_PATH, UP_PATH, NextJoyService, Received

@@ -6,14 +6,17 @@ import secrets
 from typing import Any
 
 from ...core.contract import ApiSpec, ErrorFamily
-from . import models  # noqa: F401  (registers the tables)
-from . import routes
+from . import (
+    models,  # noqa: F401  (registers the tables)
+    routes,
+)
 from .admin import router as admin_router
-from .listing import LISTING
 from .errors import Pan123Error, S3Error
+from .listing import LISTING
 from .routes import router
 from .service import Pan123Service
 from .tenant import Tenant
+
 
 def worker_tenant(record: dict[str, Any], tag: str) -> dict[str, Any]:
     """A copy of a tenant record with a client id and secret of its own (testing/server.py)."""

@@ -29,7 +29,7 @@ async def set_config(request: Request) -> Response:
     try:
         return JSONResponse(_service(request).update_config(body))
     except ValueError as exc:
-        raise AdminError(400, str(exc))
+        raise AdminError(400, str(exc)) from None
 
 
 @router.get("/files")
@@ -56,7 +56,7 @@ async def file_content(file_id: str, request: Request) -> Response:
     try:
         dl = service.download_of(file_id)
     except KeyError:
-        raise AdminError(404, f"no file {file_id!r}")
+        raise AdminError(404, f"no file {file_id!r}") from None
     return StreamingResponse(service.stream(dl, count_traffic=False), media_type="application/octet-stream",
                              headers={"Content-Length": str(dl.size)})
 

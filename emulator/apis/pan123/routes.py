@@ -8,10 +8,10 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from ...core import journal
-from ...core.routing import vendor_router
 from ...core.errors import VendorError
 from ...core.methods import METHODS, refuse_other_methods
 from ...core.multipart import drain_body
+from ...core.routing import vendor_router
 from ...core.urls import public_base
 from . import auth, disk_routes
 from .downloads import content_type

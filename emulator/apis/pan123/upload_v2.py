@@ -257,7 +257,7 @@ async def read_form(request: Request, emu: Emulator, limit_of: Callable[[dict[st
             else:
                 value = await part.text()
                 old = fields.get(name)
-                fields[name] = value if old is None else (old + [value] if isinstance(old, list) else [old, value])
+                fields[name] = value if old is None else ([*old, value] if isinstance(old, list) else [old, value])
     except BaseException as exc:
         if staged is not None:
             emu.blobs.discard(staged)

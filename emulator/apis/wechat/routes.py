@@ -14,13 +14,12 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from ...core import jsonbody
-from ...core import journal
-from ...core.routing import vendor_router
-from ...core.runtime import emulator_of
+from ...core import journal, jsonbody
 from ...core.blobs import StagedBlob
 from ...core.errors import VendorError
 from ...core.multipart import MultipartError, MultipartReader, drain_body
+from ...core.routing import vendor_router
+from ...core.runtime import emulator_of
 from ...core.urls import public_base
 from .errors import CosError, WeChatError
 from .service import COS_PREFIX, DOWNLOAD_PREFIX, WeChatService
