@@ -3,6 +3,8 @@ imports made only for type checking (``if TYPE_CHECKING:``) and those inside fun
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grimp
 
 PACKAGE = "emulator"
@@ -106,3 +108,13 @@ def test_tenants_and_ownership_know_nothing_of_the_contract_or_the_runtime():
     edges = _graph()
     for module in ("emulator.core.tenants", "emulator.core.ownership"):
         assert not edges[module] & {"emulator.core.contract", "emulator.core.runtime", "emulator.core.routing"}, module
+
+
+def test_no_module_of_the_package_is_over_500_lines():
+    package = Path(__file__).resolve().parents[1] / "emulator"
+    long = {
+        str(path.relative_to(package)): lines
+        for path in sorted(package.rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert long == {}, f"modules over 500 lines: {long}"
