@@ -11,7 +11,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MIN_FREE_SPACE = 16 << 20  # keep in step with core/space.py
 DEFAULT_BODY_TIMEOUT = 60.0
-DEFAULT_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "default.yaml"
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
