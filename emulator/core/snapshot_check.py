@@ -51,12 +51,7 @@ class SnapshotChecker:
             conn = open_ro(path)
         except sqlite3.Error as exc:
             raise SnapshotError(f"cannot open {path}: {exc}") from None
-        try:
-            return self._validate(conn)
-        except sqlite3.DatabaseError as exc:
-            raise SnapshotError(f"not a storage-emulator snapshot ({exc})") from None
-        finally:
-            conn.close()
+        return self._validated(conn)
 
     def validate_image(self, data: bytes) -> Meta:
         """As :meth:`validate_file`, for a snapshot file's bytes held in memory."""
@@ -64,10 +59,15 @@ class SnapshotChecker:
             raise SnapshotError("not a storage-emulator snapshot (the file is empty)")
         conn = sqlite3.connect(":memory:")
         try:
-            try:
-                conn.deserialize(data)
-            except sqlite3.DatabaseError as exc:
-                raise SnapshotError(f"not a storage-emulator snapshot ({exc})") from None
+            conn.deserialize(data)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SnapshotError(f"not a storage-emulator snapshot ({exc})") from None
+        return self._validated(conn)
+
+    def _validated(self, conn: sqlite3.Connection) -> Meta:
+        """:meth:`_validate` on ``conn``, which it closes; a database error is "not a snapshot"."""
+        try:
             return self._validate(conn)
         except sqlite3.DatabaseError as exc:
             raise SnapshotError(f"not a storage-emulator snapshot ({exc})") from None
