@@ -182,6 +182,7 @@ def live_server(_shared_server: SharedServer) -> LiveServer:
 # the many short ones instead of making the last worker's tail long.
 _SLOW_FIRST = (
     "test_docker.py",
+    "test_code_health.py",
     "core/test_snapshot_hostile.py",
     "pan123/test_pan123_sdk_py123pan.py",
     "cli/test_snapshot_cli.py",

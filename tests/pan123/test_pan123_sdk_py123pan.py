@@ -9,8 +9,8 @@ import os
 import time
 import types
 
-import pytest
 import py_123pan_client.client as sdk_client
+import pytest
 from py_123pan_client.client import PanClient
 from py_123pan_client.exceptions import PanAPIError
 from sdk_kit import CLIENT_ID, CLIENT_SECRET, UID, md5, pan_server  # noqa: F401
