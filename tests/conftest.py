@@ -174,3 +174,43 @@ def live_server(_shared_server: SharedServer) -> LiveServer:
     other tests: a test that needs a process of its own, to read its output, stop it or pass
     it flags, calls ``helpers.start_server``)."""
     return _shared_server.fresh()
+
+
+# The slowest modules (live servers, subprocesses, a browser, a pip install), slowest first:
+# pytest-xdist's worksteal hands each worker a contiguous run of the collected tests and an
+# idle worker takes over half of another's remainder, so long tests collected first overlap
+# the many short ones instead of making the last worker's tail long.
+_SLOW_FIRST = (
+    "test_docker.py",
+    "test_code_health.py",
+    "core/test_snapshot_hostile.py",
+    "pan123/test_pan123_sdk_py123pan.py",
+    "cli/test_snapshot_cli.py",
+    "test_disk_full_live.py",
+    "admin/test_dashboard_browser.py",
+    "cli/test_preload_cli.py",
+    "cli/test_cli_console.py",
+    "test_body_timeout_live.py",
+    "test_readme_plugin.py",
+    "cli/test_cli.py",
+    "test_readme.py",
+    "pan123/test_pan123_php_demo.py",
+    "admin/test_admin_guard.py",
+    "testing/test_plugin_state.py",
+    "test_client_abort_live.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Known-slow modules first (in the order above), the rest in collection order; a
+    module's tests stay together (module-scoped servers and browsers are set up once)."""
+    tests_dir = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        try:
+            relative = item.path.relative_to(tests_dir).as_posix()
+        except ValueError:
+            return len(_SLOW_FIRST)
+        return _SLOW_FIRST.index(relative) if relative in _SLOW_FIRST else len(_SLOW_FIRST)
+
+    items.sort(key=rank)  # stable

@@ -69,6 +69,8 @@ def _notice(w: Watched, text: str) -> None:
 
 
 def test_each_api_upload_is_found_on_the_page_and_its_bytes_downloaded(dash, live):
+    from playwright.sync_api import expect  # imported here: no playwright at collection
+
     Kit(live.client).fill(TAG)
     page = dash.page
     sec = open_page(dash, "objects")
@@ -80,7 +82,10 @@ def test_each_api_upload_is_found_on_the_page_and_its_bytes_downloaded(dash, liv
         page.wait_for_function("api => document.getElementById('objects-count').textContent.includes('(' + api + ')')",
                                arg=api)
         rows = page.locator("#objects-table tbody tr")
-        assert rows.count() == 1 and TAG in rows.first.inner_text()
+        # Selecting the API already loads its objects under the previous name filter; the
+        # Show click's answer may land after that one: wait (up to 5 s) for exactly one row.
+        expect(rows).to_have_count(1)
+        assert TAG in rows.first.inner_text()
         link = rows.first.get_by_role("link", name=re.compile(r"^Download "))
         with page.expect_download() as info:
             link.click()

@@ -6,7 +6,10 @@ it fail here, so a small file takes the multi-slice path)."""
 from __future__ import annotations
 
 import os
+import time
+import types
 
+import py_123pan_client.client as sdk_client
 import pytest
 from py_123pan_client.client import PanClient
 from py_123pan_client.exceptions import PanAPIError
@@ -60,8 +63,12 @@ def test_multi_slice_upload_after_single_create_fails(pan, pan_server, tmp_path)
     assert "/m(1).bin" in pan_server.disk()
 
 
-def test_it_tolerates_20103_while_the_check_runs(pan, pan_server, tmp_path):
-    """It retries upload_complete on 20103 (after 10 s)."""
+def test_it_tolerates_20103_while_the_check_runs(pan, pan_server, tmp_path, monkeypatch):
+    """It retries upload_complete on 20103 (after 10 s: cut here to 1.5 s, still longer than
+    the emulator's 1 s check, so the retry finds the check done)."""
+    real_sleep = time.sleep
+    monkeypatch.setattr(sdk_client, "time", types.SimpleNamespace(
+        **{**vars(time), "sleep": lambda seconds: real_sleep(min(seconds, 1.5))}))
     pan_server.config(answer_20103=True, async_seconds=1)
     pan_server.admin("POST", "/faults", json={"api": "pan123", "path": "/upload/v2/file/single/create",
                                                "error": 1, "times": 1})
