@@ -281,16 +281,14 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
 
     venv = tmp_path / "venv"
     # A fresh venv without pip of its own (ensurepip costs seconds): this pip installs into
-    # it (``--python``), the same ``pip install <context>`` the image runs; without compiling
-    # bytecode (seconds of CPU; the image sets PYTHONDONTWRITEBYTECODE, and whether the
-    # install works does not depend on it).
+    # it (``--python``), the same ``pip install <context>`` the image runs.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     bin_dir = venv / "bin"
     python = bin_dir / "python"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     base_env.pop("PYTHONPATH", None)  # nothing from the dev checkout may leak in
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-compile", str(context)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", str(context)],
         capture_output=True,
         text=True,
         timeout=900,
