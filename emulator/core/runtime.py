@@ -47,7 +47,7 @@ class Emulator:
         self._services: dict[str, Service] = {}
         self.snapshots = Snapshots(
             db=self.db, tenants=self.tenants, clock=self.clock, ids=self.ids, limiter=self.limiter, blobs=self.blobs,
-            directory=Path(settings.data_dir) / "snapshots", apis=tuple(self.apis), services=self._services,
+            directory=Path(settings.data_dir) / "snapshots", services=self._services,
             state_changed=self.state_changed,
         )
         self.preloaded: Any = None  # core.preload.Summary of --preload, shown in the banner

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,8 @@ class Snapshots:
     """The named snapshots of one emulator (see the module docstring).
 
     ``directory``: where a file-backed emulator keeps them (``<data dir>/snapshots``);
-    ``apis``: the registered API names, in order; ``services``: each API's service (the
-    runtime's mapping, filled when it starts); ``state_changed``: told after a restore."""
+    ``services``: each registered API's service, in registration order (the runtime's
+    mapping, filled when it starts); ``state_changed``: told after a restore."""
 
     def __init__(
         self,
@@ -81,7 +81,6 @@ class Snapshots:
         limiter: RateLimiter,
         blobs: BlobStore,
         directory: Path,
-        apis: Sequence[str],
         services: Mapping[str, Service],
         state_changed: Callable[[], None],
     ) -> None:
@@ -90,7 +89,6 @@ class Snapshots:
         self.clock = clock
         self.ids = ids
         self.limiter = limiter
-        self.apis = tuple(apis)
         self.services = services
         self.state_changed = state_changed
         self.store = SnapshotStore(db, directory)
@@ -165,10 +163,7 @@ class Snapshots:
     def _saved_states(self) -> dict[str, Any]:
         """Each service's own state a whole snapshot carries (services with none: left out)."""
         states: dict[str, Any] = {}
-        for api in self.apis:
-            service = self.services.get(api)
-            if service is None:
-                continue
+        for api, service in self.services.items():
             state = service.save_state()
             if state is not None:
                 states[api] = state
