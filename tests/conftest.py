@@ -6,7 +6,8 @@ A fresh emulator per test is cheap because two things are made once per process 
   one), and routes and middleware find the emulator at ``app.state.emulator`` on every
   request (emulator/app.py), so an idle app is handed the test's fresh emulator;
 - the started database: a fresh in-memory emulator starts from a copy of one already started
-  with the same settings (schema and fixture tenants in place), as the pytest plugin's does.
+  with the same settings (schema and fixture tenants in place).
+Both pools are the pytest plugin's own (emulator/testing/inprocess.py).
 Settings that act at start (``--preload``, ``--import``) or a database on disk take the
 whole start instead.
 """
@@ -23,33 +24,22 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import LiveServer, start_server
 
-from emulator.apis import ALL_APIS
 from emulator.app import create_app
 from emulator.core.runtime import Emulator
 from emulator.settings import Settings
+from emulator.testing.inprocess import app_for, release_app, started_emulator
 
 # ``pytester``: tests that run a pytest session of their own (e.g. two tests in a set order).
 pytest_plugins = ["pytester"]
 
-_idle_apps: list[FastAPI] = []
-_images: dict[str, bytes] = {}
-
 
 def _started(settings: Settings) -> Emulator | None:
-    """A started emulator from the image of one with the same settings (the data folder,
-    which only snapshots use, aside); None when these settings need the whole start."""
+    """A started emulator from the plugin's pool of started images; None when these
+    settings need the whole start."""
     starts_with_work = settings.preload is not None or settings.import_file is not None
     if settings.resolved_database_url != "sqlite://" or starts_with_work:
         return None
-    key = settings.model_dump_json(exclude={"data_dir"})
-    if key not in _images:
-        template = Emulator(settings, ALL_APIS)
-        template.start()
-        _images[key] = template.db.image()
-        template.close()
-    emulator = Emulator(settings, ALL_APIS, image=_images[key])
-    emulator.start()
-    return emulator
+    return started_emulator(settings)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -85,17 +75,11 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> Iterator[FastAPI]:
     emulator = _started(settings)
-    if emulator is None:
-        application = create_app(settings)
-    elif _idle_apps:
-        application = _idle_apps.pop()
-        application.state.emulator = emulator
-    else:
-        application = create_app(settings, emulator=emulator)
+    application = create_app(settings) if emulator is None else app_for(emulator)
     yield application
     application.state.emulator.close()
     if emulator is not None:
-        _idle_apps.append(application)
+        release_app(application)
 
 
 @pytest.fixture

@@ -34,15 +34,39 @@ _idle_apps: dict[tuple[str, ...], list[FastAPI]] = {}  # by the names of the API
 _pool_lock = threading.Lock()
 
 
-def _image(settings: Settings, apis: Sequence[ApiSpec], names: tuple[str, ...]) -> bytes:
-    key = (settings.model_dump_json(), names)
+def started_emulator(settings: Settings, apis: Sequence[ApiSpec] = ALL_APIS) -> Emulator:
+    """A started in-memory emulator, made from the image of one already started with the
+    same settings (the data folder, which only file-backed snapshots use, aside)."""
+    names = tuple(spec.name for spec in apis)
+    key = (settings.model_dump_json(exclude={"data_dir"}), names)
     image = _images.get(key)
     if image is None:
         template = Emulator(settings, apis)
         template.start()
         image = _images[key] = template.db.image()
         template.close()
-    return image
+    emulator = Emulator(settings, apis, image=image)
+    emulator.start()
+    return emulator
+
+
+def app_for(emulator: Emulator) -> FastAPI:
+    """An app serving ``emulator``: an idle one serving the same APIs, else a new one."""
+    names = tuple(emulator.apis)
+    with _pool_lock:
+        idle = _idle_apps.get(names)
+        app = idle.pop() if idle else None
+    if app is None:
+        return create_app(emulator=emulator)
+    app.state.emulator = emulator
+    return app
+
+
+def release_app(app: FastAPI) -> None:
+    """Give back an app from :func:`app_for` once its emulator is closed."""
+    names = tuple(app.state.emulator.apis)
+    with _pool_lock:
+        _idle_apps.setdefault(names, []).append(app)
 
 
 class InProcessEmulator(EmulatorHandle):
@@ -54,16 +78,8 @@ class InProcessEmulator(EmulatorHandle):
     def __init__(self, settings: Settings | None = None, *, apis: Sequence[ApiSpec] = ALL_APIS,
                  **overrides: Any) -> None:
         settings = _settings(settings, overrides)
-        self._names = tuple(spec.name for spec in apis)
-        self.state = Emulator(settings, apis, image=_image(settings, apis, self._names))
-        self.state.start()
-        with _pool_lock:
-            idle = _idle_apps.get(self._names)
-            app = idle.pop() if idle else None
-        if app is None:
-            app = create_app(settings, emulator=self.state)
-        app.state.emulator = self.state
-        self.app = app
+        self.state = started_emulator(settings, apis)
+        self.app = app = app_for(self.state)
         client = httpx.Client(transport=SyncASGITransport(app), base_url=BASE_URL)
         super().__init__(client, BASE_URL, admin_token=settings.admin_token, apis=apis)
         self._closed = False
@@ -85,8 +101,7 @@ class InProcessEmulator(EmulatorHandle):
         self._closed = True
         self.client.close()
         self.state.close()
-        with _pool_lock:
-            _idle_apps.setdefault(self._names, []).append(self.app)
+        release_app(self.app)
 
     def __enter__(self) -> InProcessEmulator:
         return self
