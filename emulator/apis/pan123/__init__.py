@@ -6,11 +6,9 @@ import secrets
 from typing import Any
 
 from ...core.contract import ApiSpec, ErrorFamily
-from . import (
-    models,  # noqa: F401  (registers the tables)
-    routes,
-)
+from . import models  # noqa: F401  (registers the tables)
 from .admin import router as admin_router
+from .envelope import begin, render, render_xml
 from .errors import Pan123Error, S3Error
 from .listing import LISTING
 from .routes import router
@@ -34,7 +32,7 @@ API = ApiSpec(
     objects=LISTING,
     endpoints=lambda base: {"pan123": base},
     errors=(
-        ErrorFamily(Pan123Error, routes.render, prepare=routes._begin),
-        ErrorFamily(S3Error, routes.render_xml, prepare=routes._begin),
+        ErrorFamily(Pan123Error, render, prepare=begin),
+        ErrorFamily(S3Error, render_xml, prepare=begin),
     ),
 )

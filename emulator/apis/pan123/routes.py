@@ -20,9 +20,6 @@ from .errors import Pan123Error, S3Error
 from .rules import DISK, DOWNLOAD_PREFIX, OSS, S3_PREFIX, SELF_PREFIX
 from .wire import Params
 
-__all__ = ["_begin", "render", "render_xml", "router"]
-_begin = begin  # the name __init__.py hands the error families (ErrorFamily.prepare)
-
 router = vendor_router("pan123", render, internal=Pan123Error.INTERNAL, invalid=Pan123Error.FAILED)
 storage_router = vendor_router("pan123", render_xml, internal=S3Error.INTERNAL, invalid=S3Error.ACCESS_DENIED)
 
