@@ -9,7 +9,7 @@ and hands everything else to one module an idea, each reached as an attribute:
   cloud disk), on the sessions of sessions.py and the asynchronous check of checks.py;
 - ``disk`` (disk.py) and ``upload_v2`` (upload_v2.py): the cloud disk's file management
   and its upload v2;
-- ``downloads`` (downloads.py): download links; listings.py and preloading.py: what is
+- ``downloads`` (downloads.py): download links; evidence.py and preloading.py: what is
   stored (admin API) and preloaded objects. No HTTP types.
 
 A file's bytes are its ordered slice blobs (``Pan123FilePart``): slices are never joined.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.contract import ServiceBase
 from ...core.ratelimit import Limit
-from . import auth, limits, listings
+from . import auth, evidence, limits
 from .checks import Checks
 from .config import Config, config_of_state, parse_config, state_of
 from .disk import Disk
@@ -135,10 +135,10 @@ class Pan123Service(ServiceBase):
 
     # -- what is stored (the admin API) ----------------------------------------------------
     def all_files(self, client_id: str | None = None) -> list[dict[str, Any]]:
-        return listings.all_files(self.emu, client_id)
+        return evidence.all_files(self.emu, client_id)
 
     def all_uploads(self) -> list[dict[str, Any]]:
-        return listings.all_uploads(self.emu)
+        return evidence.all_uploads(self.emu)
 
     def download_of(self, file_id: str) -> Download:
         return self.downloads.download_of(file_id)
