@@ -41,6 +41,7 @@ from sqlalchemy.orm import registry as Registry
 
 from .blobs import Blob, BlobChunk
 from .db import Base
+from .shared import SharedCounter, SharedValue
 from .tenants import TenantModel, TenantRow
 
 if TYPE_CHECKING:
@@ -48,7 +49,9 @@ if TYPE_CHECKING:
 
 Scope = dict[str, tuple[str, ...]]
 CONTENT_TABLES = frozenset({Blob.__tablename__, BlobChunk.__tablename__})
-CORE_TABLES = CONTENT_TABLES | {TenantRow.__tablename__}
+# The shared-state tables (core/shared.py) belong to the whole emulator, no tenant.
+SHARED_TABLES = frozenset({SharedValue.__tablename__, SharedCounter.__tablename__})
+CORE_TABLES = CONTENT_TABLES | SHARED_TABLES | {TenantRow.__tablename__}
 _MISSING = object()
 
 
