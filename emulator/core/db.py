@@ -14,6 +14,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
+from . import pg_types  # noqa: F401  (String(n) unbounded on PostgreSQL, as on SQLite)
+
 # 64 KiB pages roughly double blob write throughput over SQLite's 4 KiB default
 # (measured: ~300 MB/s -> ~630 MB/s for 1 MiB chunk rows). Only takes effect before
 # the first table is created, which is why it is set on every new connection.

@@ -1,0 +1,49 @@
+"""The PostgreSQL server of the suite's second run (tests/pg_server.py), and what differs
+between the two backends kept out of the answers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import psycopg
+from helpers import JPUSH_AUTH
+from pg_server import find_bin, running_server
+from sqlalchemy import text
+
+from emulator.core.db import Database
+
+
+def test_a_server_starts_on_a_free_port_unprivileged_and_is_removed_after():
+    with running_server() as server:
+        root = server.root
+        assert server.socket_dir == root and (root / "data" / "PG_VERSION").exists()
+        first = server.create_database()
+        second = server.create_database()
+        assert first != second and first.startswith("postgresql+psycopg://postgres@127.0.0.1:")
+        with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname="postgres") as conn:
+            assert conn.execute("SHOW fsync").fetchone() == ("off",)
+        if os.geteuid() == 0:  # postgres refuses root: the server runs as nobody
+            owner = subprocess.run(["stat", "-c", "%U", str(root / "data")], capture_output=True, text=True)
+            assert owner.stdout.strip() == "nobody"
+        server.drop_database(first.rsplit("/", 1)[1])
+    assert not root.exists()
+    assert find_bin("initdb").endswith("initdb")
+
+
+def test_string_lengths_are_not_enforced_on_either_backend(database, tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if database == "sqlite://" else database
+    db = Database(url)
+    db.create_schema()
+    with db.session() as s:
+        s.execute(text("INSERT INTO tenants (api, key, position, data) VALUES (:api, :key, 0, '{}')"),
+                  {"api": "x" * 100, "key": "k" * 1000})
+    db.dispose()
+
+
+def test_long_content_types_and_file_names_are_stored_as_on_sqlite(client):
+    r = client.post("/v3/files/registration_id", files={"filename": ("n" * 2000 + ".txt", b"id-1\n", "text/plain")},
+                    auth=JPUSH_AUTH)
+    assert r.status_code == 200, r.text
+    file_id = r.json()["file_id"]
+    assert client.get(f"/v3/files/{file_id}", auth=JPUSH_AUTH).json()["file_name"] == "n" * 2000 + ".txt"
