@@ -11,7 +11,8 @@ Stable API (other test code imports it; keep it unchanged):
 - ``PgServer``: a running server.
   ``.url(database="postgres") -> str``: a ``postgresql+psycopg://`` URL of a database on it;
   ``.create_database(name=None) -> str``: creates a new empty database (a fresh unique name
-  when ``name`` is None) and returns its ``postgresql+psycopg://`` URL;
+  when ``name`` is None; text sorted by ICU ``en-US``, as on a typical production server)
+  and returns its ``postgresql+psycopg://`` URL;
   ``.drop_database(name)``; ``.execute(sql, database="postgres")`` runs one statement in
   autocommit; ``.port``, ``.host`` (127.0.0.1), ``.socket_dir``, ``.data_dir``, ``.user``.
 - pytest fixtures (this module is a plugin: ``pytest_plugins = ["pg_server"]`` or import the
@@ -47,6 +48,8 @@ from pathlib import Path
 import pytest
 
 USER = "postgres"
+# The collation of the test databases: a production server's usual en_US, not SQLite's bytes.
+ICU_LOCALE = "en-US"
 HOST = "127.0.0.1"
 # Test-speed settings: nothing here needs to survive a crash of the machine.
 SETTINGS = {
@@ -178,9 +181,14 @@ class PgServer:
             connection.execute(sql.encode())
 
     def create_database(self, name: str | None = None) -> str:
-        """A new empty database (a fresh name when ``name`` is None); its URL."""
+        """A new empty database (a fresh name when ``name`` is None); its URL. It sorts text as
+        a typical production server does (ICU ``en-US``: ``a`` < ``B`` < ``b``, punctuation
+        weighed last), not byte-wise as SQLite: ordering that depends on it shows up in tests."""
         name = name or f"test_{uuid.uuid4().hex[:16]}"
-        self.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 STRATEGY file_copy')
+        self.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE template0 STRATEGY file_copy '
+            f"LOCALE_PROVIDER icu ICU_LOCALE '{ICU_LOCALE}' LOCALE 'C.UTF-8'"
+        )
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
