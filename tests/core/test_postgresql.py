@@ -47,3 +47,14 @@ def test_long_content_types_and_file_names_are_stored_as_on_sqlite(client):
     assert r.status_code == 200, r.text
     file_id = r.json()["file_id"]
     assert client.get(f"/v3/files/{file_id}", auth=JPUSH_AUTH).json()["file_name"] == "n" * 2000 + ".txt"
+
+
+def test_keys_list_in_byte_order_on_both_backends(client):
+    """Qiniu lists keys byte-wise; the test databases sort text as en-US would."""
+    from nextjoy.conftest import NextJoy
+
+    nj = NextJoy(client)
+    keys = ["b", "A", "a", "_z", "B", "a-b", "ab", "Z~", "é"]
+    for key in keys:
+        nj.put(key, key.encode())
+    assert nj.keys() == sorted(keys)
