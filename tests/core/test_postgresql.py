@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 from helpers import JPUSH_AUTH
@@ -51,10 +53,27 @@ def test_long_content_types_and_file_names_are_stored_as_on_sqlite(client):
 
 def test_keys_list_in_byte_order_on_both_backends(client):
     """Qiniu lists keys byte-wise; the test databases sort text as en-US would."""
-    from nextjoy.conftest import NextJoy
+    from nextjoy.conftest import NextJoy  # the client class of the NextJoy tests
 
     nj = NextJoy(client)
     keys = ["b", "A", "a", "_z", "B", "a-b", "ab", "Z~", "é"]
     for key in keys:
         nj.put(key, key.encode())
     assert nj.keys() == sorted(keys)
+
+
+def test_pan123_search_ignores_ascii_case_on_both_backends(client):
+    """SQLite's LIKE ignores ASCII case; PostgreSQL's would not (the search uses ILIKE there)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "pan123"))  # as tests/pan123/conftest.py does
+    from pan123_support import Pan
+
+    pan = Pan(client)
+    for name in ("Report-2024", "notes"):
+        pan.ok("/upload/v1/file/mkdir", {"name": name, "parentID": 0})
+
+    def search(**q):
+        page = pan.ok("/api/v2/file/list", method="GET", params={"parentFileId": 0, "limit": 100, **q})
+        return [f["filename"] for f in page["fileList"]]
+
+    assert search(searchData="report") == ["Report-2024"]
+    assert search(searchData="REPORT", searchMode=1) == []

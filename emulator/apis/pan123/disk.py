@@ -232,7 +232,7 @@ class Disk:
         with self.emu.db.session() as s:
             q = select(Pan123File).where(Pan123File.client_id == tenant.client_id, Pan123File.space == DISK)
             if search:  # "parentFileId is ignored and the search is global"
-                q = q.where(Pan123File.name == search if mode == 1 else Pan123File.name.contains(search))
+                q = q.where(Pan123File.name == search if mode == 1 else Pan123File.name.icontains(search))
             else:
                 q = q.where(Pan123File.parent_id == self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录"))
             if last and last not in ("0", "-1"):
@@ -273,7 +273,7 @@ class Disk:
                 folder = self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
                 q = q.where(Pan123File.parent_id == folder, Pan123File.id.not_in(in_bin))
             if search:
-                q = q.where(Pan123File.name.contains(search))
+                q = q.where(Pan123File.name.icontains(search))
             total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
             column = getattr(Pan123File, ORDER_BY[order_by])
             q = q.order_by(column.asc() if direction == "asc" else column.desc(), Pan123File.seq)
