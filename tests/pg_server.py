@@ -26,7 +26,8 @@ server listens on 127.0.0.1 on a free port with ``trust`` authentication for the
 ``postgres``. When the tests run as root (postgres refuses to), the temporary directory is
 handed to the unprivileged user ``nobody`` and the binaries run under ``setpriv``. The
 settings favour speed over durability (fsync, synchronous_commit and full-page writes off):
-a test database need not survive a crash.
+a test database need not survive a crash. A watchdog process stops the server and removes
+its directory should the process that started it die without stopping it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -64,6 +66,23 @@ SETTINGS = {
     "log_min_error_statement": "panic",
     "lc_messages": "C",
 }
+
+
+# Stops the server and removes its directory once the process that started it is gone
+# without stopping it (killed, or crashed): no PostgreSQL outlives its test run.
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, root, pg_ctl, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+subprocess.run([*prefix, pg_ctl, "stop", "-m", "immediate", "-D", os.path.join(root, "data")], cwd=root,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 def find_bin(name: str) -> str:
@@ -107,6 +126,7 @@ class PgServer:
         self._prefix: list[str] = []
         self._lock = threading.Lock()
         self._running = False
+        self._watchdog: subprocess.Popen[bytes] | None = None
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
             os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
@@ -156,6 +176,10 @@ class PgServer:
                 continue
             break
         self._running = True
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.root), find_bin("pg_ctl"), *self._prefix],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
         return self
 
     def stop(self) -> None:
@@ -165,6 +189,10 @@ class PgServer:
                 self._running = False
                 with contextlib.suppress(RuntimeError):
                     self._run(find_bin("pg_ctl"), "stop", "-w", "-m", "immediate", "-D", str(self.data_dir))
+            if self._watchdog is not None:
+                self._watchdog.kill()
+                self._watchdog.wait()
+                self._watchdog = None
             shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

@@ -165,7 +165,7 @@ def test_ids_repeat_under_a_seed(tmp_path):
 @pytest.mark.parametrize(
     "api, tenant", [("pan123", "test-pan123-client"), ("wechat", "wxtest0000000000001/test-1a2b3c")]
 )
-def test_a_20_mib_file_preloads_with_flat_memory(emu, tmp_path, api, tenant):
+def test_a_20_mib_file_preloads_with_flat_memory(emu, client, tmp_path, api, tenant):
     size = 20 << 20
     big = tmp_path / "t" / api / tenant / "big.bin"
     big.parent.mkdir(parents=True)
@@ -173,7 +173,8 @@ def test_a_20_mib_file_preloads_with_flat_memory(emu, tmp_path, api, tenant):
         for i in range(size // CHUNK_SIZE):
             f.write(bytes([i]) * CHUNK_SIZE)
     if api == "pan123":
-        emu.service("pan123").config.slice_size = 3 << 20  # seven slices, the last one short
+        # seven slices, the last one short (through the admin API: the config may be a database row)
+        assert client.post("/_emulator/pan123/config", json={"slice_size": 3 << 20}).status_code == 200
     tracemalloc.start()
     try:
         summary = asyncio.run(preload_tree(emu, tmp_path / "t", progress=False))
