@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -75,21 +75,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database", ["sqlite", "pg"] if on_pg else ["sqlite"], indirect=True)
 
 
+_emptying: dict[tuple[int, str], Any] = {}
+
+
 def empty_database(server: PgServer, name: str) -> None:
     """Every table of a PostgreSQL database emptied and every sequence restarted (the schema
-    and its migration history stay): the database of a fresh start, in one transaction."""
+    and its migration history stay): the database of a fresh start, in one transaction.
+    DELETE, not TRUNCATE: on tables of a few rows it is ten times faster (TRUNCATE makes
+    each table's files anew); foreign keys are not checked meanwhile (replica role)."""
     import psycopg
 
-    with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname=name) as connection:
-        connection.execute("SET lock_timeout = '10s'")
-        tables = [row[0] for row in connection.execute(
-            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename NOT LIKE 'alembic%'")]
-        if tables:
-            connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE".encode())
-        for (sequence,) in connection.execute(
-                "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'").fetchall():
-            connection.execute(f"ALTER SEQUENCE {sequence} RESTART".encode())
+    key = (server.port, name)
+    connection = _emptying.get(key)
+    if connection is None or connection.closed:  # one connection per database: a new one costs more
+        connection = _emptying[key] = psycopg.connect(
+            host=server.host, port=server.port, user=server.user, dbname=name, autocommit=True)
+    with connection.transaction():
+        tables, sequences = connection.execute(
+            "SELECT (SELECT coalesce(array_agg(quote_ident(tablename)), '{}') FROM pg_tables "
+            "        WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic%'),"
+            "       (SELECT coalesce(array_agg(quote_literal(quote_ident(sequencename))), '{}') "
+            "        FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL)").fetchone() or ([], [])
+        statements = ["SET LOCAL lock_timeout = '10s'", "SET LOCAL session_replication_role = replica"]
+        statements += [f"DELETE FROM {table}" for table in tables]
+        if sequences:  # the used ones back to their start
+            statements.append("SELECT " + ", ".join(f"setval({sequence}, 1, false)" for sequence in sequences))
+        connection.execute("; ".join(statements).encode())
 
 
 @pytest.fixture(scope="session")
