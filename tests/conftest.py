@@ -67,12 +67,20 @@ def _started(settings: Settings) -> Emulator | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``database``: ``sqlite`` for every test; ``pg`` too for the tests of ``_ON_POSTGRESQL``."""
+    """``database``: ``sqlite`` for every test; ``pg`` too for the tests of ``_ON_POSTGRESQL``
+    (as ``--databases`` allows)."""
     if "database" not in metafunc.fixturenames:
         return
     relative = metafunc.definition.path.relative_to(Path(__file__).parent).as_posix()
     on_pg = relative.split("/")[0] in _ON_POSTGRESQL and relative not in _SQLITE_ONLY
-    metafunc.parametrize("database", ["sqlite", "pg"] if on_pg else ["sqlite"], indirect=True)
+    chosen = [name.strip() for name in str(metafunc.config.getoption("--databases")).split(",") if name.strip()]
+    unknown = set(chosen) - {"sqlite", "pg"}
+    if unknown or not chosen:
+        raise pytest.UsageError(f"--databases: sqlite and/or pg, not {sorted(unknown) or 'nothing'}")
+    backends = [name for name in ("sqlite", "pg") if name in chosen and (on_pg or name == "sqlite")]
+    if not backends:  # a test that runs on SQLite only, with --databases pg
+        backends = ["sqlite"]
+    metafunc.parametrize("database", backends, indirect=True)
 
 
 _emptying: dict[tuple[int, str], Any] = {}
@@ -123,7 +131,10 @@ def database(request: pytest.FixtureRequest) -> str:
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """pyproject.toml's addopts give pytest-xdist's options; with ``-p no:xdist`` they are
-    accepted and the suite runs in this one process."""
+    accepted and the suite runs in this one process. ``--databases``: the backends the
+    per-test emulators run on (default both; ``--databases sqlite`` skips the PostgreSQL run)."""
+    parser.addoption("--databases", default="sqlite,pg",
+                     help="comma-separated backends of the API tests' emulators: sqlite, pg (default: both)")
     if not pluginmanager.has_plugin("xdist"):
         group = parser.getgroup("xdist", "without pytest-xdist (-p no:xdist): ignored")
         group._addoption("-n", "--numprocesses", dest="numprocesses", default=None)
