@@ -164,6 +164,14 @@ def _baselines(script: ScriptDirectory) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _dependencies(script: ScriptDirectory, rev: str) -> tuple[str, ...]:
+    script_rev = script.get_revision(rev)
+    deps = script_rev.dependencies if script_rev is not None else None
+    if deps is None:
+        return ()
+    return (deps,) if isinstance(deps, str) else tuple(deps)
+
+
 def stamp_release_010(conn: Connection, cfg: Config) -> list[str]:
     """A database made by 0.1.0 (its tables, no version table) is stamped at the baselines
     whose tables it has. Answers the revisions stamped (none for a versioned or empty one)."""
@@ -178,6 +186,10 @@ def stamp_release_010(conn: Connection, cfg: Config) -> list[str]:
         elif present:
             missing = sorted(set(tables) - set(present))
             raise RuntimeError(f"the database has some tables of baseline {rev} but not {missing}: not a 0.1.0 schema")
+    # Alembic keeps a revision others depend on implied by theirs: name only the dependents.
+    script = ScriptDirectory.from_config(cfg)
+    implied = {dep for rev in stamp for dep in _dependencies(script, rev)}
+    stamp = [rev for rev in stamp if rev not in implied]
     if stamp:
         log.info("a 0.1.0 database: stamped at %s before upgrading", ", ".join(stamp))
         command.stamp(cfg, stamp)
@@ -202,11 +214,22 @@ def _unversioned(conn: Connection, apis: Sequence[ApiSpec]) -> None:
 
 def upgrade(db: Database, apis: Sequence[ApiSpec]) -> None:
     """Bring a database on disk or on a server to the newest schema, under the lock."""
-    with locked(db) as conn:
-        cfg = config(conn, apis)
-        stamp_release_010(conn, cfg)
-        command.upgrade(cfg, "heads")
-        _unversioned(conn, apis)
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # not "Context impl SQLiteImpl." on every start
+    try:
+        with locked(db) as conn:
+            before = current(conn)
+            cfg = config(conn, apis)
+            stamp_release_010(conn, cfg)
+            command.upgrade(cfg, "heads")
+            after = current(conn)
+            if after != before:
+                log.info("database schema upgraded: %s -> %s", ", ".join(sorted(before)) or "empty",
+                         ", ".join(sorted(after)))
+            _unversioned(conn, apis)
+    finally:
+        quiet.setLevel(level)
 
 
 def current(conn: Connection) -> set[str]:
