@@ -221,8 +221,9 @@ def upgrade(db: Database, apis: Sequence[ApiSpec]) -> None:
         with locked(db) as conn:
             before = current(conn)
             cfg = config(conn, apis)
-            stamp_release_010(conn, cfg)
-            command.upgrade(cfg, "heads")
+            if before != heads(cfg):  # a start on an up-to-date database runs no Alembic command
+                stamp_release_010(conn, cfg)
+                command.upgrade(cfg, "heads")
             after = current(conn)
             if after != before:
                 log.info("database schema upgraded: %s -> %s", ", ".join(sorted(before)) or "empty",
@@ -230,6 +231,17 @@ def upgrade(db: Database, apis: Sequence[ApiSpec]) -> None:
             _unversioned(conn, apis)
     finally:
         quiet.setLevel(level)
+
+
+_HEADS: dict[str, frozenset[str]] = {}
+
+
+def heads(cfg: Config) -> frozenset[str]:
+    """The newest revision of every location (read once per process and set of locations)."""
+    key = str(cfg.get_main_option("version_locations"))
+    if key not in _HEADS:
+        _HEADS[key] = frozenset(ScriptDirectory.from_config(cfg).get_heads())
+    return _HEADS[key]
 
 
 def current(conn: Connection) -> set[str]:
