@@ -164,6 +164,14 @@ def _baselines(script: ScriptDirectory) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _differences(conn: Connection, apis: Sequence[ApiSpec]) -> list[Any]:
+    """Autogenerate's view of what the database lacks or has beyond the models."""
+    from alembic.autogenerate import compare_metadata
+
+    ctx = MigrationContext.configure(conn, opts={"include_object": _include(apis, None), "compare_type": True})
+    return list(compare_metadata(ctx, Base.metadata))
+
+
 def _dependencies(script: ScriptDirectory, rev: str) -> tuple[str, ...]:
     script_rev = script.get_revision(rev)
     deps = script_rev.dependencies if script_rev is not None else None
@@ -178,6 +186,11 @@ def stamp_release_010(conn: Connection, cfg: Config) -> list[str]:
     existing = set(inspect(conn).get_table_names())
     if VERSION_TABLE in existing or not existing:
         return []
+    if not _differences(conn, cfg.attributes.get("apis", ())):
+        # Made by create_all of today's models (Database.create_schema, as some tests do):
+        # it is at the newest revisions already.
+        command.stamp(cfg, "heads")
+        return ["heads"]
     stamp: list[str] = []
     for rev, tables in _baselines(ScriptDirectory.from_config(cfg)).items():
         present = [t for t in tables if t in existing]

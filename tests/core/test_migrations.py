@@ -102,6 +102,16 @@ def test_the_migrations_make_the_models_schema_on_postgresql(pg_url: str) -> Non
         db.dispose()
 
 
+def test_a_database_made_by_create_all_of_todays_models_is_stamped_at_heads(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'emulator.db'}")
+    try:
+        db.create_schema()
+        upgrade(db, ALL_APIS)
+        assert _at_heads(db) and diff(db, ALL_APIS) == []
+    finally:
+        db.dispose()
+
+
 def test_an_in_memory_database_is_made_from_the_models_unversioned() -> None:
     db = Database("sqlite://")
     db.create_schema()
