@@ -112,6 +112,24 @@ def test_a_database_made_by_create_all_of_todays_models_is_stamped_at_heads(tmp_
         db.dispose()
 
 
+def test_unversioned_0_1_0_tables_on_postgresql_are_stamped_and_upgraded(pg_url: str) -> None:
+    """0.1.0 made its tables with create_all on PostgreSQL too: the baselines, without a
+    version table, stand for such a database."""
+    from alembic import command
+
+    db = Database(pg_url)
+    try:
+        with db.engine.connect() as conn, conn.begin():
+            cfg = config(conn, ALL_APIS)
+            command.upgrade(cfg, [f"{spec.name}_0001" for spec in ALL_APIS])  # core_0001 with them
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+            assert "emulator_values" not in inspect(conn).get_table_names()
+        upgrade(db, ALL_APIS)
+        assert _at_heads(db) and diff(db, ALL_APIS) == []
+    finally:
+        db.dispose()
+
+
 def test_an_in_memory_database_is_made_from_the_models_unversioned() -> None:
     db = Database("sqlite://")
     db.create_schema()
