@@ -218,7 +218,7 @@ class Snapshots:
             raise SnapshotConflict(f"the snapshot's rows collide with other tenants' rows: {first}") from None
         except DatabaseError as exc:
             raise SnapshotError(f"cannot restore the snapshot: {str(exc.orig).splitlines()[0]}") from None
-        self.tenants.reload()
+        self.tenants.changed()  # every replica reloads its index
         if meta.scope is None:
             self.clock.load(meta.clock or {})
             self.ids.load(meta.ids)
