@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .db import Database
 from .shared import SharedValue, write_value
-from .state import peek_value
+from .state import joined, peek_value
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The instants the emulator's clock may show (the admin API refuses others): every vendor's
@@ -64,7 +64,7 @@ class Clock:
                 yield state
                 self._offset, self._frozen_at = float(state[0]), state[1]
             return
-        with self._db.session() as s:
+        with joined(self._db) as s:
             raw = s.execute(
                 select(SharedValue.value).where(SharedValue.name == NAME).with_for_update()
             ).scalar_one_or_none()

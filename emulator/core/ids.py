@@ -19,8 +19,8 @@ import uuid
 from typing import Any
 
 from .db import Database
-from .shared import counter, next_value, set_counter
-from .state import joined
+from .shared import next_value, set_counter
+from .state import joined, peek_counter
 
 NAME = "ids"  # the shared counter of the stream's position
 
@@ -58,8 +58,7 @@ class Ids:
             return None
         if self._db is None:
             return self._position
-        with joined(self._db) as s:
-            return counter(s, NAME) or 0
+        return peek_counter(self._db, NAME)  # no transaction: a snapshot's save holds the write lock
 
     def load(self, state: Any) -> None:
         """Continue from a :meth:`save`d position (ignored when ids are random or it is

@@ -56,7 +56,8 @@ _LIVE = select(LiveState.value, LiveState.version).where(LiveState.name == bindp
 
 
 class _Open(threading.local):
-    """The root transactions open in this thread, by engine."""
+    """The root transactions open in this thread, by connection pool (a session's engine
+    may be a copy of the database's with execution options; they share the pool)."""
 
     def __init__(self) -> None:
         self.sessions: dict[int, Session] = {}
@@ -68,7 +69,7 @@ _open = _Open()
 @event.listens_for(Session, "after_begin")
 def _began(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     if transaction.parent is None:
-        _open.sessions.setdefault(id(connection.engine), session)
+        _open.sessions.setdefault(id(connection.engine.pool), session)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -82,7 +83,7 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
 @contextmanager
 def joined(db: Database) -> Iterator[Session]:
     """The transaction this thread has open on ``db`` (it commits with it), else a new one."""
-    session = _open.sessions.get(id(db.engine))
+    session = _open.sessions.get(id(db.engine.pool))
     if session is not None and session.in_transaction():
         yield session
         return
