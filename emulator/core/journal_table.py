@@ -1,7 +1,8 @@
 """The request journal as a bounded table, for a database several processes share: every
 replica writes its requests here and reads everyone's (core/journal.py decides which store
 an emulator uses and renders the entries). Entry ids come from the table (never reused:
-``clear`` keeps the sequence); after each insert the rows beyond the newest ``size`` go.
+``clear`` keeps the sequence); the rows beyond the newest ``size`` are never read and go
+every ``TRIM_EVERY``-th insert.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, String, Table, Text, delete, func, insert, select
+from sqlalchemy import Integer, LargeBinary, String, Table, Text, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, Database
-from .state import deleted
+from .state import deleted, execute
 
 # One body's state as stored: (size, content type, stored [{size, md5}], the first bytes kept)
 BodyState = tuple[int, str, list[dict[str, Any]], bytes]
@@ -36,6 +37,15 @@ class JournalRow(Base):
     response_head: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
+# Written on every request: driver SQL, one statement each (core/state.py's execute).
+INSERT = (
+    "INSERT INTO emulator_journal (api, tenant, entry, bodies, request_head, response_head) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)
+TRIM = "DELETE FROM emulator_journal WHERE id <= ?"
+TRIM_EVERY = 16  # entries beyond the newest ``size`` go every 16th insert; reads skip them meanwhile
+
+
 def _table() -> Table:
     table = JournalRow.__table__
     assert isinstance(table, Table)
@@ -49,24 +59,27 @@ class JournalTable:
 
     def record(self, entry: Mapping[str, Any], bodies: tuple[BodyState, BodyState] | None) -> int:
         """Insert ``entry``, drop what falls out of the newest ``size``; answers its id."""
-        t = _table()
-        values: dict[str, Any] = {
-            "api": entry.get("api"), "tenant": entry.get("tenant"),
-            "entry": json.dumps(entry, separators=(",", ":"), default=str),
-        }
+        head: tuple[bytes | None, bytes | None] = (None, None)
+        stored = None
         if bodies is not None:
-            values["bodies"] = json.dumps([list(b[:3]) for b in bodies], separators=(",", ":"), default=str)
-            values["request_head"], values["response_head"] = bodies[0][3] or None, bodies[1][3] or None
-        with self.db.session() as s:
-            new_id = int(s.execute(insert(t).values(**values).returning(t.c.id)).scalar_one())
-            if new_id > self.size:
-                s.execute(delete(t).where(t.c.id <= new_id - self.size))
+            stored = json.dumps([list(b[:3]) for b in bodies], separators=(",", ":"), default=str)
+            head = (bodies[0][3] or None, bodies[1][3] or None)
+        row = execute(self.db, INSERT, (
+            entry.get("api"), entry.get("tenant"), json.dumps(entry, separators=(",", ":"), default=str),
+            stored, *head,
+        ))
+        assert row is not None
+        new_id = int(row[0])
+        if new_id > self.size and new_id % TRIM_EVERY == 0:
+            execute(self.db, TRIM, (new_id - self.size,))
         return new_id
 
     def rows(self, since: int | None = None) -> list[tuple[int, dict[str, Any], tuple[BodyState, BodyState] | None]]:
         """Every entry (above id ``since``), oldest first: (id, fields, bodies)."""
         t = _table()
         query = select(t.c.id, t.c.entry, t.c.bodies, t.c.request_head, t.c.response_head).order_by(t.c.id)
+        newest = select(func.max(t.c.id)).scalar_subquery()
+        query = query.where(t.c.id > newest - self.size)
         if since is not None:
             query = query.where(t.c.id > since)
         out: list[tuple[int, dict[str, Any], tuple[BodyState, BodyState] | None]] = []
@@ -92,5 +105,7 @@ class JournalTable:
         return removed
 
     def count(self) -> int:
+        t = _table()
+        newest = select(func.max(t.c.id)).scalar_subquery()
         with self.db.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(_table())).scalar_one())
+            return int(conn.execute(select(func.count()).where(t.c.id > newest - self.size)).scalar_one())

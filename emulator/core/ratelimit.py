@@ -10,18 +10,15 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Float, Integer, String, Table, bindparam, case, delete, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Float, Integer, String, Table, delete
+from sqlalchemy.orm import Mapped, mapped_column
 
 from .clock import Clock
 from .db import Base, Database
-from .shared import upsert
-from .state import LiveState, joined, peek_live, set_live
+from .state import execute, joined, peek_live, set_live
 
 SWITCH = "rate_limits"  # the live value (core/state.py): limits on (true) or off (false), once switched
-_SWITCH = select(LiveState.value).where(LiveState.name == SWITCH)
 
 
 @dataclass(frozen=True)
@@ -63,26 +60,14 @@ def _table() -> Table:
     return table
 
 
-_HITS: dict[str, Any] = {}
-
-
-def _hit_statement(session: Session) -> Any:
-    """``hit`` as one upsert ... RETURNING (start, used), built once per dialect: a window
-    that closed (or lies ahead of a clock set back) opens again at ``now``."""
-    dialect = session.get_bind().dialect.name
-    stmt = _HITS.get(dialect)
-    if stmt is None:
-        t = _table()
-        now, period = bindparam("now", type_=Float), bindparam("period", type_=Float)
-        expired = or_(now >= t.c.start + period, now < t.c.start)
-        stmt = _HITS[dialect] = upsert(
-            session, t,
-            {"api": bindparam("api"), "principal": bindparam("principal"), "grp": bindparam("grp"),
-             "start": now, "used": 1},
-            ["api", "principal", "grp"],
-            {"start": case((expired, now), else_=t.c.start), "used": case((expired, 1), else_=t.c.used + 1)},
-        ).returning(t.c.start, t.c.used)
-    return stmt
+# hit() as one statement: a window that closed (or lies ahead of a clock set back) opens
+# again at ``now``; the answer is the window's (start, used) after this request.
+_EXPIRED = "? >= w.start + ? OR ? < w.start"
+HIT = (
+    "INSERT INTO emulator_rate_windows AS w (api, principal, grp, start, used) VALUES (?, ?, ?, ?, 1) "
+    f"ON CONFLICT (api, principal, grp) DO UPDATE SET start = CASE WHEN {_EXPIRED} THEN ? ELSE w.start END, "
+    f"used = CASE WHEN {_EXPIRED} THEN 1 ELSE w.used + 1 END RETURNING start, used"
+)
 
 
 class RateLimiter:
@@ -126,13 +111,14 @@ class RateLimiter:
                 self._windows[key] = (start, used)
             enabled = self._enabled
         else:
-            with joined(self._db) as s:
-                start, used = s.execute(
-                    _hit_statement(s),
-                    {"api": api, "principal": principal, "grp": group, "now": now, "period": limit.period},
-                ).one()
-                switch = s.execute(_SWITCH).scalar_one_or_none()
-            enabled = self._enabled if switch is None else switch == "true"
+            row = execute(
+                self._db, HIT,
+                (api, principal, group, now, now, limit.period, now, now, now, limit.period, now),
+            )
+            assert row is not None
+            start, used = float(row[0]), int(row[1])
+            switch = peek_live(self._db, SWITCH)[0]
+            enabled = self._enabled if switch is None else bool(switch)
         allowed = used <= limit.count or not enabled
         return Decision(allowed, limit.count, max(0, limit.count - used), start + limit.period - now)
 

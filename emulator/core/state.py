@@ -1,7 +1,7 @@
 """How core state shared by several processes is read and written cheaply.
 
-- :func:`peek_value` / :func:`peek_counter`: one row of core/shared.py read with a Core
-  ``SELECT`` on a pooled connection (no ORM session): what ``Clock.now()`` and the cache
+- :func:`peek_value` / :func:`peek_counter` / :func:`peek_live`: one row read with the
+  driver's own cursor on a pooled connection (no ORM session, no Core execution): what ``Clock.now()`` and the cache
   checks of tenants and fault rules do on every call.
 - :func:`joined`: a write transaction for shared state (an id's counter position, a
   rate-limit window). Inside a transaction this thread already has open on the same
@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import BigInteger, CursorResult, Engine, String, Table, Text, bindparam, event, select
+from sqlalchemy import BigInteger, CursorResult, String, Table, Text, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from .db import Base, Database
-from .shared import SharedCounter, SharedValue, upsert
+from .shared import upsert
 
 
 class LiveState(Base):
@@ -50,9 +50,31 @@ def _live() -> Table:
     return table
 
 
-_VALUE = select(SharedValue.value).where(SharedValue.name == bindparam("name"))
-_COUNTER = select(SharedCounter.value).where(SharedCounter.name == bindparam("name"))
-_LIVE = select(LiveState.value, LiveState.version).where(LiveState.name == bindparam("name"))
+# The reads every call may make, as driver SQL on a pooled connection: SQLAlchemy's Core
+# execution costs ~4x the query itself here (measured: ~90 us against ~18 us on a file).
+_READS = {
+    "value": "SELECT value FROM emulator_values WHERE name = ?",
+    "counter": "SELECT value FROM emulator_counters WHERE name = ?",
+    "live": "SELECT value, version FROM emulator_live WHERE name = ?",
+}
+
+
+def _read(db: Database, kind: str, name: str) -> Any:
+    """The row ``name`` of a shared table (``kind``), or None."""
+    engine = db.engine
+    sql = _READS[kind]
+    if engine.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, (name,))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
 
 
 class _Open(threading.local):
@@ -91,6 +113,35 @@ def joined(db: Database) -> Iterator[Session]:
         yield fresh
 
 
+def execute(db: Database, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """One statement of driver SQL (``?`` placeholders; SQLite's and PostgreSQL's
+    ``INSERT ... ON CONFLICT ... RETURNING`` are alike) committed on its own, answering
+    its first row: the per-request writes (a limit window, a journal entry) without the
+    ORM's cost (measured ~10x the statement's). Inside a transaction this thread has open
+    on ``db`` it runs in that one (see :func:`joined`)."""
+    if db.engine.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    session = _open.sessions.get(id(db.engine.pool))
+    if session is not None and session.in_transaction():
+        result = session.connection().exec_driver_sql(sql, params)
+        return tuple(result.one()) if result.returns_rows else None
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, params)
+            row = cursor.fetchone() if cursor.description else None
+        finally:
+            cursor.close()
+        raw.commit()
+        return None if row is None else tuple(row)
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+
+
 def deleted(result: Any) -> int:
     """How many rows a DELETE's result removed."""
     assert isinstance(result, CursorResult)
@@ -112,25 +163,19 @@ def set_live(session: Session, name: str, value: Any) -> None:
 
 def peek_live(db: Database, name: str) -> tuple[Any | None, int]:
     """The live value ``name`` (None if unset) and its version (0 if never bumped)."""
-    with db.engine.connect() as conn:
-        row = conn.execute(_LIVE, {"name": name}).first()
+    row = _read(db, "live", name)
     if row is None:
         return None, 0
     return (None if row[0] is None else json.loads(row[0])), int(row[1] or 0)
 
 
-def _peek(engine: Engine, statement: Any, name: str) -> Any:
-    with engine.connect() as conn:
-        return conn.execute(statement, {"name": name}).scalar_one_or_none()
-
-
 def peek_value(db: Database, name: str) -> Any | None:
     """The JSON value ``name`` (core/shared.py) as another process may just have written it."""
-    raw = _peek(db.engine, _VALUE, name)
-    return None if raw is None else json.loads(raw)
+    row = _read(db, "value", name)
+    return None if row is None else json.loads(row[0])
 
 
 def peek_counter(db: Database, name: str) -> int:
     """Counter ``name``'s value now (0 when it was never incremented)."""
-    value = _peek(db.engine, _COUNTER, name)
-    return 0 if value is None else int(value)
+    row = _read(db, "counter", name)
+    return 0 if row is None else int(row[0])

@@ -97,7 +97,7 @@ def test_the_journal_keeps_the_newest_journal_size_entries(tmp_path):
 
 
 def test_a_tenant_added_on_one_is_known_to_the_other(pair):
-    a, b, ea, eb = pair
+    a, _, _, eb = pair
     assert eb.tenants.get("jpush", "another-app-key") is None
     ok(a.post("/_emulator/fixtures", json={"jpush": [{"app_key": "another-app-key", "master_secret": "s3cret"}]}))
     assert eb.tenants.get("jpush", "another-app-key").master_secret == "s3cret"
