@@ -78,8 +78,8 @@ class Faults:
     """The rules of one emulator, with their live counters. Thread-safe.
 
     With a ``db`` that several processes may open the rules are rows (FaultRuleRow): the
-    parsed rules are cached by the shared counter ``faults`` (one read per request while
-    there are rules or not) and every match is counted in the database. Otherwise (no
+    parsed rules are cached by the live version ``faults`` (core/state.py: one read per
+    request, also while there are no rules) and every match is counted in the database. Otherwise (no
     ``db``, or the in-memory database) they live in this object."""
 
     def __init__(self, apis: Mapping[str, ApiSpec], db: Database | None = None) -> None:
