@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from snapshot_kit import T0, ok
+from snapshot_kit import T0, Kit, assert_refcounts_exact, ok
 
 from emulator.app import create_app
 from emulator.core.ids import Ids
@@ -28,8 +28,6 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "pg":
         if not request.config.pluginmanager.hasplugin("pg_server"):
             pytest.skip("the PostgreSQL test server (tests/pg_server.py) is not on this branch")
-        if request.function.__name__ == "test_a_snapshot_saved_on_one_restores_on_the_other":
-            pytest.skip("snapshots need the SQLite database (docs/FIDELITY.md, issue 16)")
         extra["database_url"] = request.getfixturevalue("pg_url")
     apps = [create_app(Settings(data_dir=tmp_path / "data", seed=5, **extra)) for _ in range(2)]
     with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
@@ -125,6 +123,26 @@ def test_a_snapshot_saved_on_one_restores_on_the_other(pair):
     assert ea.clock.now() == eb.clock.now() == T0
     assert ea.tenants.get("jpush", "saved-app-key").master_secret == "s"  # A's index reloaded
     assert len(ok(a.get("/_emulator/faults"))) == 1  # live state: not part of a snapshot
+
+
+def test_a_whole_snapshot_of_every_api_saved_on_one_restores_exactly_on_the_other(pair):
+    a, b, _, eb = pair
+    ok(a.post("/_emulator/clock", json={"freeze": True, "set": T0}))
+    Kit(a).fill("one")
+    saved = Kit(a).evidence()
+    assert ok(a.post("/_emulator/snapshots", json={"name": "base"}), 201)["bytes"] > 0
+    Kit(b).fill("two")
+    assert Kit(b).evidence() != saved
+    ok(b.post("/_emulator/snapshots/base/restore"))
+    assert Kit(a).evidence() == saved == Kit(b).evidence()
+    assert_refcounts_exact(eb)
+    Kit(b).fill("three")  # new rows after the restore: ids and sequences go on past the restored ones
+    exported = b.get("/_emulator/snapshots/base/export").content
+    assert ok(a.put("/_emulator/snapshots/copy", content=exported), 201)["name"] == "copy"
+    ok(b.delete("/_emulator/snapshots/base"))
+    assert [s["name"] for s in ok(a.get("/_emulator/snapshots"))] == ["copy"]
+    ok(a.post("/_emulator/snapshots/copy/restore"))
+    assert Kit(b).evidence() == saved
 
 
 def test_seeded_ids_are_one_stream_across_both(pair):
