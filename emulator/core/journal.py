@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .clock import Clock
+from .db import Database
+from .journal_table import BodyState, JournalTable
 from .logs import log_access
 
 ADMIN_PREFIX = "/_emulator"
@@ -137,6 +139,17 @@ class BodyTap:
         if self._text and len(self._head) < BODY_HEAD:
             self._head += chunk[: BODY_HEAD - len(self._head)]
 
+    def state(self) -> BodyState:
+        """What :meth:`restored` needs to render this body elsewhere (the shared journal)."""
+        return self.size, self.content_type, self.stored, bytes(self._head)
+
+    @classmethod
+    def restored(cls, state: BodyState) -> BodyTap:
+        size, content_type, stored, head = state
+        tap = cls(content_type)
+        tap.size, tap.stored, tap._head = size, list(stored), bytearray(head)
+        return tap
+
     def render(self) -> dict[str, Any] | None:
         """``None`` for no body; ``{size, content_type}`` for an upload, with ``stored``
         (``[{size, md5}]``, what the content store kept of it); ``{size, content_type,
@@ -198,19 +211,41 @@ def info() -> RequestInfo:
 
 
 class Journal:
-    def __init__(self, clock: Clock, size: int = 1000) -> None:
+    """The newest ``size`` entries: a ring in this object, or with a ``db`` that several
+    processes may open the table of core/journal_table.py (every replica's requests, ids
+    unique across them)."""
+
+    def __init__(self, clock: Clock, size: int = 1000, db: Database | None = None) -> None:
         self.clock = clock
         self._entries: deque[dict[str, Any]] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._table = JournalTable(db, size) if db is not None and not db.memory else None
 
     def record(self, entry: dict[str, Any], bodies: tuple[BodyTap, BodyTap] | None = None) -> None:
         """Keep ``entry``; ``bodies`` (request, response) are rendered only when read."""
+        if self._table is not None:
+            entry["id"] = self._table.record(
+                entry, None if bodies is None else (bodies[0].state(), bodies[1].state())
+            )
+            return
         with self._lock:
             entry["id"] = next(self._ids)
             if bodies is not None:
                 entry["_bodies"] = bodies
             self._entries.append(entry)
+
+    def _all(self, since: int | None) -> list[dict[str, Any]]:
+        if self._table is None:
+            with self._lock:
+                return list(self._entries)
+        out = []
+        for row_id, entry, bodies in self._table.rows(since):
+            entry["id"] = row_id
+            if bodies is not None:
+                entry["_bodies"] = (BodyTap.restored(bodies[0]), BodyTap.restored(bodies[1]))
+            out.append(entry)
+        return out
 
     def query(
         self,
@@ -229,8 +264,7 @@ class Journal:
         ``code``: the business code (as text); ``refused``: only entries the emulator
         answered with a vendor error and its reason (False: only the others); ``since``:
         only entries with an id above it (what a poller has not seen yet)."""
-        with self._lock:
-            entries = list(self._entries)
+        entries = self._all(since)
         if since is not None:
             entries = [e for e in entries if e["id"] > since]
         if code is not None:
@@ -253,6 +287,8 @@ class Journal:
 
     def clear(self, scope: Mapping[str, Iterable[str]] | None = None) -> int:
         """Forget every entry, or only the entries of ``scope``'s tenants; returns how many."""
+        if self._table is not None:
+            return self._table.clear(scope)
         with self._lock:
             before = len(self._entries)
             if scope is None:
@@ -264,7 +300,7 @@ class Journal:
             return before - len(self._entries)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) if self._table is None else self._table.count()
 
 
 def _refused(entry: dict[str, Any]) -> bool:
@@ -340,19 +376,14 @@ class JournalMiddleware:
         response_body = BodyTap()
 
         receive_wrapper = _TappedReceive(receive, request_body)
+        recorded: list[bool] = []
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-                response_body.typed(_header(message.get("headers", []), b"content-type"))
-            elif message["type"] == "http.response.body":
-                response_body.feed(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive_wrapper, send_wrapper)
-        finally:
-            current.reset(token)
+        def finish() -> None:
+            """Record the entry (once): before the response's last piece goes out, so a
+            client that has its answer finds the entry, through any replica."""
+            if recorded:
+                return
+            recorded.append(True)
             query = scope.get("query_string", b"").decode("latin-1")
             entry: dict[str, Any] = {
                 "time": at,
@@ -374,6 +405,22 @@ class JournalMiddleware:
             request_body.stored = list(req.stored)
             journal.record(entry, (request_body, response_body))
             log_access(entry, scope.get("client"))
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                response_body.typed(_header(message.get("headers", []), b"content-type"))
+            elif message["type"] == "http.response.body":
+                response_body.feed(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finish()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        finally:
+            current.reset(token)
+            finish()
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Admin calls are not journaled; they get an access line all the same."""

@@ -51,7 +51,13 @@ Scope = dict[str, tuple[str, ...]]
 CONTENT_TABLES = frozenset({Blob.__tablename__, BlobChunk.__tablename__})
 # The shared-state tables (core/shared.py) belong to the whole emulator, no tenant.
 SHARED_TABLES = frozenset({SharedValue.__tablename__, SharedCounter.__tablename__})
-CORE_TABLES = CONTENT_TABLES | SHARED_TABLES | {TenantRow.__tablename__}
+# The running emulator's live state, shared by its processes (core/state.py, ratelimit.py,
+# fault_registry.py, journal_table.py, snapshot_pg.py; named, not imported, to keep this module a leaf of those).
+LIVE_TABLES = frozenset({
+    "emulator_live", "emulator_rate_windows", "emulator_fault_rules", "emulator_journal",
+    "emulator_snapshots", "emulator_snapshot_chunks",  # PostgreSQL's snapshots (core/snapshot_pg.py)
+})
+CORE_TABLES = CONTENT_TABLES | SHARED_TABLES | LIVE_TABLES | {TenantRow.__tablename__}
 _MISSING = object()
 
 

@@ -35,15 +35,18 @@ class Emulator:
         self.settings = settings
         self._image = image
         self.apis = {spec.name: spec for spec in apis}
-        self.clock = Clock()
-        self.ids = Ids(settings.seed)
+        # Every piece of state below lives in the database when several processes may open
+        # it (a file or PostgreSQL), so replicas and workers on one database act as one
+        # emulator; with the in-memory database (one process) it stays in these objects.
         self.db = Database(settings.resolved_database_url)
+        self.clock = Clock(self.db)
+        self.ids = Ids(settings.seed, self.db)
         self.space = SpaceGuard(settings.resolved_database_url, settings.min_free_space)
         self.blobs = BlobStore(self.db, self.clock, space=self.space)
-        self.limiter = RateLimiter(self.clock, enabled=settings.rate_limits)
-        self.journal = Journal(self.clock, settings.journal_size)
+        self.limiter = RateLimiter(self.clock, enabled=settings.rate_limits, db=self.db)
+        self.journal = Journal(self.clock, settings.journal_size, db=self.db)
         self.tenants = Tenants(self.db, apis)
-        self.faults = Faults(self.apis)
+        self.faults = Faults(self.apis, db=self.db)
         self._services: dict[str, Service] = {}
         self.snapshots = Snapshots(
             db=self.db, tenants=self.tenants, clock=self.clock, ids=self.ids, limiter=self.limiter, blobs=self.blobs,

@@ -87,7 +87,12 @@ class SnapshotChecker:
             offset, frozen_at = clock.get("offset", 0.0), clock.get("frozen_at")
             if not finite(offset) or not (frozen_at is None or (finite(frozen_at) and frozen_at >= 0)):
                 raise SnapshotError("snapshot meta: the clock's offset and frozen_at must be finite numbers")
-        if meta.ids is not None:
+        ids = meta.ids
+        if isinstance(ids, int) and not isinstance(ids, bool):
+            if ids < 0:
+                raise SnapshotError("snapshot meta: ids is not a position of the id generator")
+        elif ids is not None:
+            # a snapshot written before 0.2: a random generator's state (not carried over)
             try:
                 version, internal, gauss = meta.ids
                 random.Random().setstate((version, tuple(internal), gauss))

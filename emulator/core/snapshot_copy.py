@@ -41,6 +41,7 @@ from .ownership import (
     Scope,
     blob_columns,
     delete_owned,
+    model_of,
     owned_clause,
     owner_api,
     recount_blobs,
@@ -70,6 +71,15 @@ def _schema(schema: str) -> tuple[MetaData, dict[str, Table], list[str]]:
         ddl += [str(CreateIndex(i).compile(dialect=dialect)) for t in tables.values() for i in t.indexes]
         cached = _SCHEMAS[key] = (md, tables, ddl)
     return cached
+
+
+def snapshotted(table: Table) -> bool:
+    """Whether snapshots carry ``table``'s rows: not for the running emulator's live state
+    (the journal, limit windows, fault rules, cache versions: models setting
+    ``__snapshot__ = False``), which a restore leaves as it is. Their tables exist in a
+    snapshot all the same, empty, so its schema is the live one."""
+    model = model_of(table)
+    return model is None or getattr(model, "__snapshot__", True)
 
 
 def _copy_sql(table: Table, source: str, target: str, where: str = "") -> str:
@@ -158,7 +168,7 @@ class RowCopier:
         assert isinstance(blobs, Table) and isinstance(chunks, Table)
         if scope is None:
             for table in Base.metadata.sorted_tables:
-                if table.name not in CONTENT_TABLES:
+                if table.name not in CONTENT_TABLES and snapshotted(table):
                     conn.exec_driver_sql(_copy_sql(table, "main", SNAP))
             conn.exec_driver_sql(_copy_sql(blobs, "main", SNAP, " WHERE state = 'ready'"))
         else:
@@ -217,6 +227,8 @@ class RowCopier:
         # them holds is renumbered so that the two never meet.
         pending = set(conn.exec_driver_sql("SELECT id FROM main.blobs WHERE state = 'pending'").scalars())
         for table in reversed(Base.metadata.sorted_tables):
+            if not snapshotted(table):
+                continue
             if table is blobs:
                 conn.exec_driver_sql("DELETE FROM main.blobs WHERE state != 'pending'")
             elif table is chunks:
@@ -233,12 +245,16 @@ class RowCopier:
             mapping = {old: top + n for n, old in enumerate(sorted(saved & pending), 1)}
         if not mapping:
             for table in Base.metadata.sorted_tables:
+                if not snapshotted(table):
+                    continue
                 where = " WHERE state = 'ready'" if table is blobs else ""
                 conn.exec_driver_sql(_copy_sql(table, SNAP, "main", where))
             return
         _, snap, _ = _schema(SNAP)
         blob_refs = {(c.table.name, c.name) for c in blob_columns()} | {("blob_chunks", "blob_id"), ("blobs", "id")}
         for table in Base.metadata.sorted_tables:
+            if not snapshotted(table):
+                continue
             source = snap[table.name]
             cols = [
                 case(mapping, value=c, else_=c).label(c.name) if (table.name, c.name) in blob_refs else c

@@ -58,7 +58,8 @@ from .snapshot_format import (
     check_name,
     read_meta_file,
 )
-from .snapshot_store import SnapshotStore
+from .snapshot_pg import DatabaseSnapshots
+from .snapshot_store import READ_CHUNK, SnapshotStore
 from .tenants import Tenants
 
 __all__ = ["SUFFIX", "SnapshotConflict", "SnapshotError", "SnapshotNotFound", "Snapshots", "check_name"]
@@ -94,6 +95,8 @@ class Snapshots:
         self.store = SnapshotStore(db, directory)
         self.copier = RowCopier(db, tenants)
         self.checker = SnapshotChecker(tenants, services, blobs)
+        # PostgreSQL: snapshots kept in the database (core/snapshot_pg.py), seen by every replica.
+        self.pg = DatabaseSnapshots(db, tenants) if db.engine.dialect.name == "postgresql" else None
 
     @property
     def in_memory(self) -> bool:
@@ -101,19 +104,26 @@ class Snapshots:
 
     def _require_sqlite(self) -> None:
         if self.db.engine.dialect.name != "sqlite":
-            raise SnapshotError("snapshots need the SQLite database (the default, or a sqlite:// --database-url)")
+            raise SnapshotError("snapshots need SQLite or PostgreSQL")
 
     # -- listing --------------------------------------------------------------------------
     def listing(self) -> list[dict[str, Any]]:
         """Every snapshot, described (name, creation time, scope, rows, bytes), by name."""
+        if self.pg is not None:
+            return self.pg.listing()
         return self.store.listing()
 
     def get(self, name: str) -> dict[str, Any]:
         check_name(name)
+        if self.pg is not None:
+            return self.pg.meta(name).describe(name)
         return self.store.describe(name)
 
     def delete(self, name: str) -> None:
         check_name(name)
+        if self.pg is not None:
+            self.pg.delete(name)
+            return
         self.store.delete(name)
 
     # -- saving ---------------------------------------------------------------------------
@@ -121,8 +131,12 @@ class Snapshots:
         """Save the whole state (``tenants`` None) or the rows of ``tenants``
         (``{api: [identity, ...]}``) under ``name``, replacing an older one."""
         check_name(name)
-        self._require_sqlite()
         scope = None if tenants is None else self._scope(tenants)
+        if self.pg is not None:
+            image, saved = self.pg.build(scope, self._meta(scope, 0, 0))
+            self.pg.put(name, image, saved)
+            return saved.describe(name)
+        self._require_sqlite()
         with self.store.lock:
             if self.in_memory:
                 with self.copier.attach(":memory:", create=True) as conn:
@@ -151,14 +165,16 @@ class Snapshots:
     def _fill(self, conn: Connection, scope: Scope | None) -> Meta:
         """Copy the rows into the attached snapshot and write its meta."""
         rows, size = self.copier.copy_out(conn, scope)
-        created_at = round(time.time(), 6)
-        if scope is None:
-            meta = Meta(created_at=created_at, scope=None, rows=rows, bytes=size, clock=self.clock.save(),
-                        ids=self.ids.save(), services=self._saved_states())
-        else:
-            meta = Meta(created_at=created_at, scope=scope, rows=rows, bytes=size)
+        meta = self._meta(scope, rows, size)
         self.copier.write_meta(conn, meta)
         return meta
+
+    def _meta(self, scope: Scope | None, rows: int, size: int) -> Meta:
+        created_at = round(time.time(), 6)
+        if scope is None:
+            return Meta(created_at=created_at, scope=None, rows=rows, bytes=size, clock=self.clock.save(),
+                        ids=self.ids.save(), services=self._saved_states())
+        return Meta(created_at=created_at, scope=scope, rows=rows, bytes=size)
 
     def _saved_states(self) -> dict[str, Any]:
         """Each service's own state a whole snapshot carries (services with none: left out)."""
@@ -174,6 +190,8 @@ class Snapshots:
         """Bring a snapshot back: a whole one replaces the whole state (and the clock,
         id generator and service settings); a scoped one replaces only its tenants' rows."""
         check_name(name)
+        if self.pg is not None:
+            return self._restore_pg(self.pg.image(name)).describe(name)
         self._require_sqlite()
         with self.store.lock:
             if self.in_memory:
@@ -191,10 +209,12 @@ class Snapshots:
 
     def restore_file(self, path: Path) -> dict[str, Any]:
         """Restore an exported snapshot file as it is (``--import``), after validating it."""
-        self._require_sqlite()
         path = Path(path)
         if not path.is_file():
             raise SnapshotError(f"no such file: {path}")
+        if self.pg is not None:
+            return self._restore_pg(path.read_bytes()).describe(path.name)
+        self._require_sqlite()
         meta = self.checker.validate_file(path)
         with self.store.lock:
             self._restore(meta, str(path.resolve()))
@@ -218,7 +238,26 @@ class Snapshots:
             raise SnapshotConflict(f"the snapshot's rows collide with other tenants' rows: {first}") from None
         except DatabaseError as exc:
             raise SnapshotError(f"cannot restore the snapshot: {str(exc.orig).splitlines()[0]}") from None
-        self.tenants.reload()
+        self._restored(meta)
+
+    def _restore_pg(self, data: bytes) -> Meta:
+        """A whole snapshot's image restored into PostgreSQL (core/snapshot_pg.py)."""
+        assert self.pg is not None
+        meta = self.checker.validate_image(data)
+        if meta.scope is not None:
+            raise SnapshotError("a snapshot of some tenants restores on SQLite only (on PostgreSQL: whole ones)")
+        self.checker.check_states(meta)
+        try:
+            self.pg.restore_whole(data)
+        except DatabaseError as exc:
+            raise SnapshotError(f"cannot restore the snapshot: {str(exc.orig).splitlines()[0]}") from None
+        self._restored(meta)
+        return meta
+
+    def _restored(self, meta: Meta) -> None:
+        """After the rows: the tenants' index everywhere, and for a whole snapshot the clock,
+        ids, service settings; the limit windows of what was restored start over."""
+        self.tenants.changed()  # every replica reloads its index
         if meta.scope is None:
             self.clock.load(meta.clock or {})
             self.ids.load(meta.ids)
@@ -235,21 +274,27 @@ class Snapshots:
     def export(self, name: str) -> tuple[int, Iterator[bytes]]:
         """The snapshot file as (size, chunks); the chunks are read as they are sent."""
         check_name(name)
+        if self.pg is not None:
+            data = self.pg.image(name)
+            return len(data), (data[i : i + READ_CHUNK] for i in range(0, len(data), READ_CHUNK))
         return self.store.export(name)
 
     async def import_(self, name: str, body: AsyncIterator[bytes]) -> dict[str, Any]:
         """Store an exported snapshot file (streamed) under ``name`` after validating it;
         a file that is not a snapshot of this format stores nothing."""
         check_name(name)
-        self._require_sqlite()
-        if self.in_memory:
+        if self.pg is not None or self.in_memory:
             buf = bytearray()
             async for piece in body:
                 buf += piece
             data = bytes(buf)
             meta = await asyncio.to_thread(self.checker.validate_image, data)
-            self.store.put_image(name, data, meta, imported=True)
+            if self.pg is not None:
+                await asyncio.to_thread(self.pg.put, name, data, meta)
+            else:
+                self.store.put_image(name, data, meta, imported=True)
             return meta.describe(name)
+        self._require_sqlite()
         tmp = await asyncio.to_thread(self.store.temporary, name)
         try:
             await self.store.write(tmp, body)

@@ -18,13 +18,15 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from sqlalchemy import JSON, Integer, String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, Database
+from .state import bump, peek_live
 from .tenant_model import TenantModel
 
 __all__ = ["FixtureError", "TenantModel", "TenantRow", "Tenants", "WithTenantModel"]
 
+VERSION = "tenants"  # the live version (core/state.py) bumped on every write of the tenants
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -97,6 +99,11 @@ class Tenants:
         self._document_model = _document_model(tuple((n, s.tenant_model) for n, s in self.specs.items()))
         self._index: dict[str, dict[str, TenantModel]] = {name: {} for name in self.specs}
         self._lock = threading.Lock()
+        # Several processes may write the tenants (a file or PostgreSQL database): each
+        # write bumps the live version VERSION (core/state.py) and every lookup compares
+        # it with the index's, reloading when another process changed them.
+        self._shared = None if db.memory else db
+        self._version = -1
 
     # -- loading -------------------------------------------------------------------
     def parse(self, document: Any) -> dict[str, list[TenantModel]]:
@@ -159,10 +166,30 @@ class Tenants:
                     else:
                         row.data = data
                     count += 1
+            self._bump(s)
         self.reload()
         return count
 
+    def _bump(self, session: Session) -> None:
+        if self._shared is not None:
+            bump(session, VERSION)
+
+    def changed(self) -> None:
+        """The tenant rows were replaced under the index (a snapshot restored): every
+        process reloads."""
+        if self._shared is not None:
+            with self.db.session() as s:
+                bump(s, VERSION)
+        self.reload()
+
+    def _fresh(self) -> dict[str, dict[str, TenantModel]]:
+        """The index, reloaded first if another process changed the tenants."""
+        if self._shared is not None and peek_live(self._shared, VERSION)[1] != self._version:
+            self.reload()
+        return self._index
+
     def reload(self) -> None:
+        version = peek_live(self._shared, VERSION)[1] if self._shared is not None else 0
         with self.db.session() as s:
             rows = s.execute(select(TenantRow).order_by(TenantRow.position)).scalars().all()
             index: dict[str, dict[str, TenantModel]] = {name: {} for name in self.specs}
@@ -170,25 +197,27 @@ class Tenants:
                 if row.api in self.specs:
                     index[row.api][row.key] = self.specs[row.api].tenant_model.model_validate(row.data)
         self._index = index
+        self._version = version
 
     def clear(self) -> None:
         with self.db.session() as s:
             s.execute(delete(TenantRow))
+            self._bump(s)
         self.reload()
 
     # -- lookups -------------------------------------------------------------------
     def get(self, api: str, key: str) -> Any | None:
-        return self._index.get(api, {}).get(str(key))
+        return self._fresh().get(api, {}).get(str(key))
 
     def find(self, api: str, predicate: Callable[[Any], bool]) -> Any | None:
-        for tenant in self._index.get(api, {}).values():
+        for tenant in self._fresh().get(api, {}).values():
             if predicate(tenant):
                 return tenant
         return None
 
     def all(self, api: str) -> list[Any]:
-        return list(self._index.get(api, {}).values())
+        return list(self._fresh().get(api, {}).values())
 
     def document(self) -> dict[str, list[dict[str, Any]]]:
         """Every tenant, in the fixture format."""
-        return {api: [t.model_dump(mode="json") for t in ts.values()] for api, ts in self._index.items()}
+        return {api: [t.model_dump(mode="json") for t in ts.values()] for api, ts in self._fresh().items()}
