@@ -13,6 +13,9 @@ and hands everything else to one module an idea, each reached as an attribute:
   stored (admin API) and preloaded objects. No HTTP types.
 
 A file's bytes are its ordered slice blobs (``Pan123FilePart``): slices are never joined.
+
+The runtime config is a row (``emulator_values``, name :data:`CONFIG_VALUE`), read when a
+call needs it: every process serving the emulator sees a change made through any of them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ...core.contract import ServiceBase
+from ...core.guards import hold
 from ...core.ratelimit import Limit
+from ...core.shared import forget, read_value, write_value
 from . import auth, evidence, limits
 from .checks import Checks
 from .config import Config, config_of_state, parse_config, state_of
@@ -42,11 +47,12 @@ from .uploads import Uploads
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
 
+CONFIG_VALUE = "pan123.config"  # absent: the documented defaults
+
 
 class Pan123Service(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
-        self.config = Config()
         self.tree = Tree(emulator)
         sessions = Sessions(emulator, self.tree)
         self.checks = Checks(emulator, self._config, sessions)
@@ -57,13 +63,28 @@ class Pan123Service(ServiceBase):
         self.downloads = Downloads(emulator)
         self._preloader = Preloader(emulator, self._config, self.tree)
 
+    @property
+    def config(self) -> Config:
+        """The config as it is now, whichever process changed it last."""
+        return self._config()
+
     def _config(self) -> Config:
-        """The config as it is now (``load_state`` and ``update_config`` replace it)."""
-        return self.config
+        with self.emu.db.session() as s:
+            return self._read_config(s)
+
+    @staticmethod
+    def _read_config(s: Any) -> Config:
+        stored = read_value(s, CONFIG_VALUE)
+        if stored is None:
+            return Config()
+        try:
+            return config_of_state({"config": stored})
+        except (TypeError, ValueError):  # a row written by a newer release: its known settings
+            return Config()
 
     # -- Service hooks (core/contract.py) --------------------------------------------------
     def save_state(self) -> dict[str, Any]:
-        """What lives in memory only: the runtime config (part of a whole snapshot)."""
+        """The runtime config (part of a whole snapshot; the row itself travels too)."""
         return state_of(self.config)
 
     def check_state(self, state: Any) -> Config:
@@ -71,7 +92,17 @@ class Pan123Service(ServiceBase):
         return config_of_state(state)
 
     def load_state(self, state: dict[str, Any] | None) -> None:
-        self.config = self.check_state(state)
+        """A whole snapshot's config (also those saved before it was a row) becomes the row."""
+        config = self.check_state(state)
+        with self.emu.db.session() as s:
+            self._write_config(s, config)
+
+    @staticmethod
+    def _write_config(s: Any, config: Config) -> None:
+        if config == Config():
+            forget(s, CONFIG_VALUE)
+        else:
+            write_value(s, CONFIG_VALUE, state_of(config)["config"])
 
     def state_changed(self) -> None:
         """Rows were reset or restored: the upload checks' MD5s are computed again."""
@@ -81,20 +112,25 @@ class Pan123Service(ServiceBase):
         return await self._preloader.preload(tenant_id, path, chunks)
 
     # -- config ----------------------------------------------------------------------------
-    def config_doc(self) -> dict[str, Any]:
-        return {**asdict(self.config), "qps": self.config.qps_table(), "rate_limits": self.emu.limiter.enabled}
+    def config_doc(self, config: Config | None = None) -> dict[str, Any]:
+        config = self.config if config is None else config
+        return {**asdict(config), "qps": config.qps_table(), "rate_limits": self.emu.limiter.enabled}
 
     def update_config(self, body: Any) -> dict[str, Any]:
-        """Validate everything first, then apply: a bad field changes nothing."""
+        """Validate everything first, then apply: a bad field changes nothing. Concurrent
+        updates (from any process) apply one after the other, none lost."""
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        self.config = parse_config(body, self.config)
-        return self.config_doc()
+        with self.emu.db.session() as s:
+            hold(s, CONFIG_VALUE)
+            config = parse_config(body, self._read_config(s))
+            self._write_config(s, config)
+        return self.config_doc(config)
 
     # -- access ----------------------------------------------------------------------------
     def hit_limit(self, client_id: str, path: str) -> None:
         key = limits.key_of(path)
-        qps = self.config.qps_table().get(key)
+        qps = self._config().qps_table().get(key)
         if not qps:
             return
         decision = self.emu.limiter.hit("pan123", client_id, key, Limit(qps, limits.WINDOW))
