@@ -10,13 +10,20 @@ A fresh emulator per test is cheap because two things are made once per process 
 Both pools are the pytest plugin's own (emulator/testing/inprocess.py).
 Settings that act at start (``--preload``, ``--import``) or a database on disk take the
 whole start instead.
+
+The API tests run twice: on the in-memory SQLite database (``[sqlite]``) and on a real
+PostgreSQL server (``[pg]``, tests/pg_server.py: one server and database per xdist worker,
+emptied before each test, the emulator then started on it as on a fresh start). A test takes
+part when it uses ``settings`` (so ``app``, ``client``, ``emu``) or ``live_server`` and lives
+in one of the folders of ``_ON_POSTGRESQL`` (minus the SQLite-only modules listed there).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -24,22 +31,83 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import LiveServer, start_server
 
+from emulator.apis import ALL_APIS
 from emulator.app import create_app
 from emulator.core.runtime import Emulator
 from emulator.settings import Settings
 from emulator.testing.inprocess import app_for, release_app, started_emulator
 
-# ``pytester``: tests that run a pytest session of their own (e.g. two tests in a set order).
-pytest_plugins = ["pytester"]
+if TYPE_CHECKING:  # imported by pytest as a plugin below (so its asserts are rewritten)
+    from pg_server import PgServer
+
+# ``pytester``: tests that run a pytest session of their own (e.g. two tests in a set order);
+# ``pg_server``: the PostgreSQL server of the second run (fixtures pg_server, pg_url).
+pytest_plugins = ["pytester", "pg_server"]
+
+# The folders whose tests run on PostgreSQL too, and the modules there that test what only
+# SQLite has (a database file on a full disk).
+_ON_POSTGRESQL = ("pan123", "antelope", "nextjoy", "jpush", "wechat", "core", "admin")
+_SQLITE_ONLY = ("core/test_store_full.py",)
 
 
 def _started(settings: Settings) -> Emulator | None:
-    """A started emulator from the plugin's pool of started images; None when these
-    settings need the whole start."""
+    """A started emulator: from the plugin's pool of started images (in-memory SQLite), or
+    started on the test's emptied PostgreSQL database; None when these settings need the
+    whole start."""
     starts_with_work = settings.preload is not None or settings.import_file is not None
-    if settings.resolved_database_url != "sqlite://" or starts_with_work:
+    if starts_with_work:
+        return None
+    if settings.resolved_database_url.startswith("postgresql"):
+        emulator = Emulator(settings, ALL_APIS)
+        emulator.start()
+        return emulator
+    if settings.resolved_database_url != "sqlite://":
         return None
     return started_emulator(settings)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``database``: ``sqlite`` for every test; ``pg`` too for the tests of ``_ON_POSTGRESQL``."""
+    if "database" not in metafunc.fixturenames:
+        return
+    relative = metafunc.definition.path.relative_to(Path(__file__).parent).as_posix()
+    on_pg = relative.split("/")[0] in _ON_POSTGRESQL and relative not in _SQLITE_ONLY
+    metafunc.parametrize("database", ["sqlite", "pg"] if on_pg else ["sqlite"], indirect=True)
+
+
+def empty_database(server: PgServer, name: str) -> None:
+    """Every table of a PostgreSQL database emptied and every sequence restarted (the schema
+    and its migration history stay): the database of a fresh start, in one transaction."""
+    import psycopg
+
+    with psycopg.connect(host=server.host, port=server.port, user=server.user, dbname=name) as connection:
+        connection.execute("SET lock_timeout = '10s'")
+        tables = [row[0] for row in connection.execute(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT LIKE 'alembic%'")]
+        if tables:
+            connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE".encode())
+        for (sequence,) in connection.execute(
+                "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'").fetchall():
+            connection.execute(f"ALTER SEQUENCE {sequence} RESTART".encode())
+
+
+@pytest.fixture(scope="session")
+def _pg_database(pg_server: PgServer) -> str:
+    """This worker's PostgreSQL database of the in-process emulators (emptied per test)."""
+    return pg_server.create_database("inprocess")
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> str:
+    """The database of the test's emulator: ``sqlite://`` (in memory) or this worker's
+    PostgreSQL database, emptied."""
+    if request.param == "sqlite":
+        return "sqlite://"
+    server: PgServer = request.getfixturevalue("pg_server")
+    url: str = request.getfixturevalue("_pg_database")
+    empty_database(server, url.rsplit("/", 1)[1])
+    return url
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -68,8 +136,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url="sqlite://", data_dir=tmp_path / "data")
+def settings(tmp_path: Path, database: str) -> Settings:
+    return Settings(database_url=database, data_dir=tmp_path / "data")
 
 
 @pytest.fixture
@@ -100,8 +168,9 @@ class SharedServer:
     the defaults through the admin API. A test that changed what no admin call undoes (added
     tenants, saved snapshots) or stopped the process gets a new process instead."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, new_database: Callable[[], str] | None = None) -> None:
         self.root = root
+        self.new_database = new_database  # a fresh database URL per process (PostgreSQL)
         self.server: LiveServer | None = None
         self.starts = 0
         self.fresh_tenants: object = None
@@ -116,7 +185,8 @@ class SharedServer:
     def _start(self) -> None:
         self.stop()
         self.starts += 1
-        self.server = start_server(self.root / str(self.starts), output=self.root / f"{self.starts}.log")
+        args = ("--database-url", self.new_database()) if self.new_database is not None else ()
+        self.server = start_server(self.root / str(self.starts), *args, output=self.root / f"{self.starts}.log")
         self.fresh_tenants = self._admin("GET", "/credentials").json()
 
     def fresh(self) -> LiveServer:
@@ -152,12 +222,31 @@ def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedS
         shared.close()
 
 
+@pytest.fixture(scope="session")
+def _shared_pg_server(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer) -> Iterator[SharedServer]:
+    names: list[str] = []
+
+    def new_database() -> str:
+        if names:
+            pg_server.drop_database(names[-1])
+        names.append(f"live_{len(names)}")
+        return pg_server.create_database(names[-1])
+
+    shared = SharedServer(tmp_path_factory.mktemp("live-pg-server"), new_database)
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
 @pytest.fixture
-def live_server(_shared_server: SharedServer) -> LiveServer:
+def live_server(request: pytest.FixtureRequest, database: str) -> LiveServer:
     """A ``storage-emulator serve`` process on a free port, as freshly started (shared with
     other tests: a test that needs a process of its own, to read its output, stop it or pass
-    it flags, calls ``helpers.start_server``)."""
-    return _shared_server.fresh()
+    it flags, calls ``helpers.start_server``); on the test's database backend."""
+    shared: SharedServer = request.getfixturevalue(
+        "_shared_server" if database == "sqlite://" else "_shared_pg_server")
+    return shared.fresh()
 
 
 # The slowest modules (live servers, subprocesses, a browser, a pip install), slowest first:

@@ -1,16 +1,21 @@
-"""SQLAlchemy 2.x engine and sessions: one SQLite file (WAL, 64 KiB pages) holds the whole state."""
+"""SQLAlchemy 2.x engine and sessions: one SQLite file (WAL, 64 KiB pages), an in-memory SQLite
+database or a PostgreSQL database holds the whole state, shared by every process on it."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
@@ -34,6 +39,16 @@ def _is_memory(url: str) -> bool:
     return u.get_backend_name() == "sqlite" and (u.database in (None, "", ":memory:") or "mode=memory" in url)
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """SQLAlchemy begins a transaction on a SQLite file: ``BEGIN <mode>`` when the connection
+    asks for one (execution option ``sqlite_begin``: sessions ask for IMMEDIATE), else none
+    (the driver stays in autocommit; a caller such as snapshot_copy.py issues its own BEGIN
+    after ATTACH, which a transaction would forbid)."""
+    mode = conn.get_execution_options().get("sqlite_begin")
+    if mode:
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
 def _sqlite(raw: PoolProxiedConnection) -> sqlite3.Connection:
     """The sqlite3 connection under a pooled one (an in-memory database is always one)."""
     conn = raw.driver_connection
@@ -42,37 +57,103 @@ def _sqlite(raw: PoolProxiedConnection) -> sqlite3.Connection:
     return conn
 
 
-class Database:
-    """Engine plus a process-wide lock that serialises transactions.
+# Transient failures a whole transaction may be run again after (Database.retrying): another
+# transaction's row won the race for a unique key, PostgreSQL gave up on a serialization or a
+# deadlock, or SQLite's busy timeout ran out waiting for the write lock.
+PG_RETRY_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+SQLITE_RETRY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# Connections per process. Routes run on a thread pool (40 threads), uploads hash on another
+# thread: a transaction waits for a free connection instead of failing. PostgreSQL's default
+# max_connections (100) takes two processes at this size; more replicas: raise it there.
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
+# How long a SQLite transaction waits for another process's (or thread's) write lock.
+BUSY_TIMEOUT = 30.0
+T = TypeVar("T")
 
-    SQLite has one writer at a time anyway; serialising in-process avoids SQLITE_BUSY
-    on read-to-write upgrades and lets an in-memory database share one connection.
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure that running the same transaction again may clear:
+    a unique/foreign-key race (IntegrityError), a PostgreSQL serialization failure or
+    deadlock, SQLite's "database is locked" (busy timeout ran out)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in PG_RETRY_STATES:
+        return True
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code in SQLITE_RETRY_CODES or "database is locked" in str(orig)
+    return False
+
+
+class Database:
+    """The engine and the one way to write: :meth:`session`, a transaction that commits on
+    success and rolls back on any exception. Safe across threads and processes:
+
+    - SQLite file: every session starts with ``BEGIN IMMEDIATE`` (the write lock, waited for
+      up to ``BUSY_TIMEOUT``), so a read-then-write inside one session is never interleaved
+      with another process's or thread's write; reads by others go on (WAL).
+    - PostgreSQL: READ COMMITTED; shared state changes in single statements (atomic updates,
+      upserts, constraints) or under ``SELECT ... FOR UPDATE``; :meth:`retrying` reruns a
+      transaction that lost a race.
+    - In memory (``sqlite://``): one shared connection, transactions serialised by a
+      process lock (there is only one process).
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.memory = _is_memory(url)
         backend = make_url(url).get_backend_name()
+        # snapshot_copy.py takes this around its own connection; only the in-memory database
+        # (one connection shared by every thread) needs a real lock.
+        self._lock: AbstractContextManager[Any] = threading.RLock() if self.memory else nullcontext()
         if backend == "sqlite":
             if self.memory:
                 self.engine: Engine = create_engine(
                     "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
                 )
+                self._sessions = self.engine
             else:
                 database = make_url(url).database
                 if database:
                     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-                self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+                self.engine = create_engine(
+                    url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT},
+                    pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                )
+                # The pysqlite recipe: the driver issues no BEGIN of its own (it would begin only
+                # before the first write, leaving earlier reads outside the transaction), the
+                # "begin" event issues the one a connection asks for (sessions: IMMEDIATE).
+                event.listen(self.engine, "begin", _sqlite_begin)
+                self._sessions = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
-        self._lock = threading.RLock()
+            self.engine = create_engine(
+                url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                isolation_level="READ COMMITTED",
+            )
+            self._sessions = self.engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (the SQLAlchemy dialect's name)."""
+        return self.engine.dialect.name
+
+    @property
+    def sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
 
     def _sqlite_pragmas(self, dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         self.apply_pragmas(dbapi_conn)
 
     def apply_pragmas(self, dbapi_conn: DBAPIConnection) -> None:
         """The per-connection SQLite settings (again after a connection's database was replaced)."""
+        if not self.memory:
+            # No implicit BEGIN by the driver: SQLAlchemy's "begin" event decides (_sqlite_begin).
+            dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
         # Debian's libsqlite3 is built with SQLITE_SECURE_DELETE: freeing a blob would
@@ -90,14 +171,32 @@ class Database:
         cur.close()
 
     def create_schema(self) -> None:
+        """Every table of the models, as they are now (the in-memory database; a database on
+        disk or on a server is versioned: emulator/migrations upgrades it at start)."""
         with self._lock:
             Base.metadata.create_all(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: commits on success, rolls back on any exception."""
-        with self._lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with self._lock, Session(self._sessions, expire_on_commit=False) as session, session.begin():
             yield session
+
+    def retrying(self, work: Callable[[Session], T], attempts: int = 5, delay: float = 0.01) -> T:
+        """``work(session)`` in a :meth:`session`, run again (up to ``attempts`` times in all,
+        after a short growing random pause) when the transaction failed for a transient
+        reason (:func:`is_transient`: a unique-key race, a serialization failure or deadlock,
+        SQLite's busy timeout). ``work`` must be safe to run again: everything it changed was
+        rolled back. The last failure is raised."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_transient(exc):
+                    raise
+            time.sleep(delay * attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def image(self) -> bytes:
         """The whole in-memory database as bytes (sqlite3 ``serialize``), for cheap copies."""

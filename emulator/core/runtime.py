@@ -72,7 +72,12 @@ class Emulator:
             self.db.load_image(self._image)
             self.tenants.reload()
         else:
-            self.db.create_schema()
+            if self.db.memory:
+                self.db.create_schema()
+            else:  # versioned: upgraded under a database-wide lock (emulator/migrations)
+                from ..migrations import upgrade
+
+                upgrade(self.db, list(self.apis.values()))
             self.blobs.sweep(PENDING_GRACE)  # pending blobs of other live processes stay
             self.tenants.reload()
             self.tenants.load_files(self.settings.fixtures)

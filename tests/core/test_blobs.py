@@ -15,8 +15,9 @@ from emulator.core.db import Database
 
 
 @pytest.fixture
-def store(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+def store(tmp_path, database):
+    # a database file, or this worker's emptied PostgreSQL database (tests/conftest.py)
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}" if database == "sqlite://" else database)
     db.create_schema()
     yield BlobStore(db, Clock(), chunk_size=1024)
     db.dispose()

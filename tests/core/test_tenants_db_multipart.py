@@ -15,8 +15,9 @@ from emulator.settings import Settings
 
 
 @pytest.fixture
-def tenants(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 't.db'}")
+def tenants(tmp_path, database):
+    # a database file, or this worker's emptied PostgreSQL database (tests/conftest.py)
+    db = Database(f"sqlite:///{tmp_path / 't.db'}" if database == "sqlite://" else database)
     db.create_schema()
     yield Tenants(db, ALL_APIS)
     db.dispose()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import BigInteger, Table, func, literal, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import BlobTooLarge, StagedBlob
@@ -320,8 +320,9 @@ class AntelopeService(ServiceBase):
             if offset is None:
                 earliest = s.execute(select(func.min(AntelopeEvent.offset)).where(*where)).scalar_one_or_none()
                 offset = 0 if earliest is None else earliest
+            # A 64-bit bound: PostgreSQL refuses one over int4 as the column's own type.
             rows = s.execute(
-                select(AntelopeEvent).where(*where, AntelopeEvent.offset >= offset)
+                select(AntelopeEvent).where(*where, AntelopeEvent.offset >= literal(offset, BigInteger))
                 .order_by(AntelopeEvent.offset).limit(size)
             ).scalars().all()
             events = [r.message for r in rows]
