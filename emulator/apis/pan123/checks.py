@@ -130,29 +130,34 @@ class Checks:
             if task.done():
                 self._verifications.pop(key, None)
 
-    def _due(self, up: Pan123Upload) -> bool:
-        """The asynchronous check of a multi-slice upload ends ``async_seconds`` after
-        ``upload_complete`` on the emulator clock, whether anyone polls or not."""
-        return self.emu.clock.now() - (up.completed_at or 0) >= self.config().async_seconds
+    def _due(self, verifying: list[tuple[str, float | None]]) -> list[str]:
+        """The uploads whose asynchronous check has ended: ``async_seconds`` after
+        ``upload_complete`` on the emulator clock, whether anyone polls or not. (Called
+        outside any session: the config is a row read in a session of its own.)"""
+        if not verifying:
+            return []
+        seconds = self.config().async_seconds
+        now = self.emu.clock.now()
+        return [upload_id for upload_id, completed_at in verifying if now - (completed_at or 0) >= seconds]
 
     async def settle(self, client_id: str | None = None) -> None:
         """Finish every upload (of one client, or all) whose check is due: the file comes
         into being, or the upload fails. Called before any state is read or changed, so a
         listing after ``async_seconds`` shows the file though nobody polled."""
         with self.emu.db.session() as s:
-            q = select(Pan123Upload).where(Pan123Upload.state == "verifying")
+            q = select(Pan123Upload.id, Pan123Upload.completed_at).where(Pan123Upload.state == "verifying")
             if client_id is not None:
                 q = q.where(Pan123Upload.client_id == client_id)
-            due = [up.id for up in s.execute(q.order_by(Pan123Upload.completed_at)).scalars() if self._due(up)]
-        for upload_id in due:
+            verifying = [(r.id, r.completed_at) for r in s.execute(q.order_by(Pan123Upload.completed_at))]
+        for upload_id in self._due(verifying):
             await self._settle_upload(upload_id)
 
     async def settle_if_due(self, upload_id: str) -> None:
         """A poll of one upload: its check ends now if it is due."""
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
-            due = up is not None and up.state == "verifying" and self._due(up)
-        if due:
+            verifying = [(up.id, up.completed_at)] if up is not None and up.state == "verifying" else []
+        if self._due(verifying):
             await self._settle_upload(upload_id)
 
     async def _settle_upload(self, upload_id: str) -> None:
