@@ -52,9 +52,19 @@ class Replica:
 @pytest.fixture
 def pair(url: str, tmp_path) -> Iterator[tuple[Replica, Replica]]:
     """Two emulators on one database, both started (the second finds the schema made)."""
+    yield from _pair(url, tmp_path, None)
+
+
+@pytest.fixture
+def seeded_pair(url: str, tmp_path) -> Iterator[tuple[Replica, Replica]]:
+    """The same, both started with ``--seed 7``."""
+    yield from _pair(url, tmp_path, 7)
+
+
+def _pair(url: str, tmp_path, seed: int | None) -> Iterator[tuple[Replica, Replica]]:
     clients = []
     for n in (1, 2):
-        app = create_app(Settings(data_dir=tmp_path / f"data{n}", database_url=url, rate_limits=False, seed=7))
+        app = create_app(Settings(data_dir=tmp_path / f"data{n}", database_url=url, rate_limits=False, seed=seed))
         clients.append(TestClient(app).__enter__())
     a, b = Replica(clients[0]), Replica(clients[1])
     for r in (a, b):  # each emulator's own clock, in case it is not shared: the same instant
@@ -141,6 +151,10 @@ def test_pan123_seqs_are_unique_and_a_name_is_taken_once_across_replicas(pair):
     with a.emu.db.session() as s:
         seqs = s.execute(select(Pan123File.seq).where(Pan123File.space == "disk")).scalars().all()
     assert len(seqs) == 6 and len(set(seqs)) == 6  # same names on both replicas: six folders
+    # in two folders (two folder locks): the creation order still never repeats
+    folders = [r.service("pan123").disk.mkdir(tenant, f"p{n}", "0")["dirID"] for n, r in enumerate((a, b))]
+    at_once(*(lambda r=r, f=f, n=n: r.service("pan123").disk.mkdir(tenant, f"c{n}", str(f))
+              for n in range(6) for r, f in zip((a, b), folders, strict=True)))
     same = outcomes(*(lambda r=r: r.service("pan123").disk.mkdir(tenant, "only-once", "0") for r in (a, b, a, b)))
     assert sum(not isinstance(o, Exception) for o in same) == 1, same
     with a.emu.db.session() as s:
@@ -200,8 +214,8 @@ def test_pan123_same_slice_put_at_once_on_both_replicas(pair):
 
 
 # -- Antelope ----------------------------------------------------------------------------------
-def test_antelope_obj_ids_are_unique_across_replicas_even_with_one_seed(pair):
-    a, b = pair  # both started with --seed 7: the same proposals, one shared counter
+def test_antelope_obj_ids_are_unique_across_replicas_even_with_one_seed(seeded_pair):
+    a, b = seeded_pair  # both started with --seed 7: the same proposals, one shared counter
     ants = (Antelope(a.client), Antelope(b.client))
     answers = at_once(*(lambda ant=ant, n=n: ant.ok(ant.upload2(f"object {n}".encode(), key=f"/k{n}"))
                         for n in range(8) for ant in ants))
