@@ -16,6 +16,8 @@ A file's bytes are its ordered slice blobs (``Pan123FilePart``): slices are neve
 
 The runtime config is a row (``emulator_values``, name :data:`CONFIG_VALUE`), read when a
 call needs it: every process serving the emulator sees a change made through any of them.
+An in-memory database has one process by definition: there the row is read once and
+remembered until this process changes it, resets or restores.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Pan123Service(ServiceBase):
         self.upload_v2 = UploadV2(emulator, self._config, self.tree, self.disk, sessions, self.checks)
         self.downloads = Downloads(emulator)
         self._preloader = Preloader(emulator, self._config, self.tree)
+        self._remembered: Config | None = None  # in-memory database only (see the docstring)
 
     @property
     def config(self) -> Config:
@@ -69,8 +72,16 @@ class Pan123Service(ServiceBase):
         return self._config()
 
     def _config(self) -> Config:
+        if self._remembered is not None:
+            return self._remembered
         with self.emu.db.session() as s:
-            return self._read_config(s)
+            config = self._read_config(s)
+        self._remember(config)
+        return config
+
+    def _remember(self, config: Config | None) -> None:
+        """Keep the config for the next calls when no other process can change the row."""
+        self._remembered = config if self.emu.db.memory else None
 
     @staticmethod
     def _read_config(s: Any) -> Config:
@@ -96,6 +107,7 @@ class Pan123Service(ServiceBase):
         config = self.check_state(state)
         with self.emu.db.session() as s:
             self._write_config(s, config)
+        self._remember(config)
 
     @staticmethod
     def _write_config(s: Any, config: Config) -> None:
@@ -105,8 +117,10 @@ class Pan123Service(ServiceBase):
             write_value(s, CONFIG_VALUE, state_of(config)["config"])
 
     def state_changed(self) -> None:
-        """Rows were reset or restored: the upload checks' MD5s are computed again."""
+        """Rows were reset or restored: the upload checks' MD5s are computed again, the
+        config is read again."""
         self.checks.forget()
+        self._remembered = None
 
     async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         return await self._preloader.preload(tenant_id, path, chunks)
@@ -125,12 +139,14 @@ class Pan123Service(ServiceBase):
             hold(s, CONFIG_VALUE)
             config = parse_config(body, self._read_config(s))
             self._write_config(s, config)
+        self._remember(config)
         return self.config_doc(config)
 
     # -- access ----------------------------------------------------------------------------
-    def hit_limit(self, client_id: str, path: str) -> None:
+    def hit_limit(self, client_id: str, path: str, config: Config | None = None) -> None:
+        """``config``: the config as :meth:`access` read it (else read now)."""
         key = limits.key_of(path)
-        qps = self._config().qps_table().get(key)
+        qps = (config or self._config()).qps_table().get(key)
         if not qps:
             return
         decision = self.emu.limiter.hit("pan123", client_id, key, Limit(qps, limits.WINDOW))
@@ -151,10 +167,17 @@ class Pan123Service(ServiceBase):
         return {"accessToken": token, "expiredAt": auth.iso_beijing(expires)}
 
     def authenticate(self, authorization: str | None) -> Tenant:
+        return self.access(authorization)[0]
+
+    def access(self, authorization: str | None) -> tuple[Tenant, Config]:
+        """The tenant a bearer token names, and the config, read in one session (every
+        authenticated call needs both: the token, then the endpoint's QPS)."""
         token = auth.bearer(authorization)
         with self.emu.db.session() as s:
             row = s.get(Pan123Token, token)
             client_id, expires_at = (row.client_id, row.expires_at) if row else (None, 0.0)
+            config = self._remembered or self._read_config(s)
+        self._remember(config)
         if client_id is None:
             raise Pan123Error.INVALID_TOKEN(reason="unknown access token")
         if self.emu.clock.now() >= expires_at:
@@ -162,7 +185,7 @@ class Pan123Service(ServiceBase):
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id)
         if tenant is None:
             raise Pan123Error.INVALID_TOKEN(reason=f"tenant {client_id} no longer exists")
-        return tenant
+        return tenant, config
 
     async def settle(self, client_id: str | None = None) -> None:
         """Uploads (of one client, or all) whose asynchronous check is due become files (or
