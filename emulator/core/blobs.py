@@ -11,18 +11,26 @@ Writing is two-phase so that an object and its bytes commit atomically:
 
 A blob carries a reference count; :meth:`release` drops one and reclaims the blob
 at zero. Pending blobs left by a crash are swept at start.
+
+Several processes may share the database (replicas, ``--workers``): at most one *ready*
+blob holds given bytes (a partial unique index on ``(sha1, md5, size)`` where ``state =
+'ready'``), so two concurrent commits of identical bytes end with one blob whose reference
+count counts both (the loser of the race takes the winner's blob, see :meth:`commit`);
+reference counts change only in single ``UPDATE ... RETURNING`` statements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, delete, insert, select, update
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import journal
@@ -31,11 +39,20 @@ from .db import Base, Database
 from .space import SpaceGuard
 
 CHUNK_SIZE = 1 << 20
+# A pending blob younger than this (wall-clock seconds since staging began) may be an upload
+# another process is still streaming: the sweep at start leaves it alone.
+PENDING_GRACE = 3600.0
+_READY = text("state = 'ready'")
 
 
 class Blob(Base):
     __tablename__ = "blobs"
-    __table_args__ = (Index("ix_blobs_content", "sha1", "md5", "size"),)
+    __table_args__ = (
+        Index("ix_blobs_content", "sha1", "md5", "size"),
+        # One ready blob per content, whichever process commits it (see BlobStore.commit).
+        Index("uq_blobs_ready_content", "sha1", "md5", "size", unique=True,
+              sqlite_where=_READY, postgresql_where=_READY),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str] = mapped_column(String(8), default="pending")  # pending | ready
@@ -43,6 +60,7 @@ class Blob(Base):
     md5: Mapped[str | None] = mapped_column(String(32))
     sha1: Mapped[str | None] = mapped_column(String(40))
     refcount: Mapped[int] = mapped_column(Integer, default=0)
+    # pending: wall-clock time staging began (see PENDING_GRACE); ready: the emulator clock's
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -190,7 +208,7 @@ class BlobStore:
     def _new_pending(self) -> int:
         with self.db.session() as s:
             return s.execute(
-                insert(Blob).values(state="pending", created_at=self.clock.now()).returning(Blob.id)
+                insert(Blob).values(state="pending", created_at=time.time()).returning(Blob.id)
             ).scalar_one()
 
     def _set_digests(self, staged: StagedBlob) -> None:
@@ -207,19 +225,38 @@ class BlobStore:
 
     def commit(self, session: Session, staged: StagedBlob) -> int:
         """Make a staged blob durable inside ``session``; returns the blob id that now
-        holds one reference for the caller (an existing one if the bytes were known)."""
-        existing = session.execute(
-            select(Blob.id)
-            .where(Blob.state == "ready", Blob.sha1 == staged.sha1, Blob.md5 == staged.md5, Blob.size == staged.size)
-            .limit(1)
-        ).scalar_one_or_none()
-        if existing is not None:
-            session.execute(update(Blob).where(Blob.id == existing).values(refcount=Blob.refcount + 1))
-            session.execute(delete(BlobChunk).where(BlobChunk.blob_id == staged.id))
-            session.execute(delete(Blob).where(Blob.id == staged.id))
-            return existing
-        session.execute(update(Blob).where(Blob.id == staged.id).values(state="ready", refcount=1))
-        return staged.id
+        holds one reference for the caller (an existing one if the bytes were known).
+
+        Safe against a concurrent commit of the same bytes by another process: the staged
+        blob becomes ready in a savepoint; if the unique index says identical bytes became
+        ready meanwhile, that blob gains the reference instead (on PostgreSQL the index
+        makes the second committer wait for the first one's transaction to end)."""
+        for _ in range(100):
+            existing = self._add_reference(session, staged)
+            if existing is not None:
+                session.execute(delete(BlobChunk).where(BlobChunk.blob_id == staged.id))
+                session.execute(delete(Blob).where(Blob.id == staged.id))
+                return existing
+            try:
+                with session.begin_nested():
+                    session.execute(update(Blob).where(Blob.id == staged.id).values(
+                        state="ready", refcount=1, created_at=self.clock.now()))
+            except IntegrityError:
+                continue  # identical bytes became ready in another transaction: take that blob
+            return staged.id
+        raise RuntimeError(f"blob {staged.id}: could not settle its content against concurrent commits")
+
+    @staticmethod
+    def _add_reference(session: Session, staged: StagedBlob) -> int | None:
+        """One more reference on the ready blob holding these bytes, in one statement (None
+        when there is none; a blob at zero references is being reclaimed, not reused)."""
+        return session.execute(
+            update(Blob)
+            .where(Blob.state == "ready", Blob.sha1 == staged.sha1, Blob.md5 == staged.md5,
+                   Blob.size == staged.size, Blob.refcount > 0)
+            .values(refcount=Blob.refcount + 1)
+            .returning(Blob.id)
+        ).scalars().first()
 
     def discard(self, staged: StagedBlob) -> None:
         """Drop a staged blob that will not be committed (validation failed)."""
@@ -231,15 +268,25 @@ class BlobStore:
             s.execute(delete(Blob).where(Blob.id == blob_id, Blob.state == "pending"))
 
     # -- references ----------------------------------------------------------------
-    def retain(self, session: Session, blob_id: int) -> None:
-        session.execute(update(Blob).where(Blob.id == blob_id).values(refcount=Blob.refcount + 1))
+    def retain(self, session: Session, blob_id: int) -> bool:
+        """One more reference on a ready blob still referenced; False (nothing changed) when
+        it is gone or being reclaimed, so a caller reusing bytes it looked up earlier never
+        points at a blob another transaction has just freed."""
+        got = session.execute(
+            update(Blob).where(Blob.id == blob_id, Blob.state == "ready", Blob.refcount > 0)
+            .values(refcount=Blob.refcount + 1).returning(Blob.id)
+        ).scalars().first()
+        return got is not None
 
     def release(self, session: Session, blob_id: int) -> None:
-        """Drop one reference; the blob and its chunks go when none is left."""
-        session.execute(update(Blob).where(Blob.id == blob_id).values(refcount=Blob.refcount - 1))
-        if session.execute(select(Blob.refcount).where(Blob.id == blob_id)).scalar_one_or_none() == 0:
+        """Drop one reference; the blob and its chunks go when none is left. The count is
+        read back from the ``UPDATE`` itself (``RETURNING``), never by a second query."""
+        left = session.execute(
+            update(Blob).where(Blob.id == blob_id).values(refcount=Blob.refcount - 1).returning(Blob.refcount)
+        ).scalars().first()
+        if left is not None and left <= 0:
             session.execute(delete(BlobChunk).where(BlobChunk.blob_id == blob_id))
-            session.execute(delete(Blob).where(Blob.id == blob_id))
+            session.execute(delete(Blob).where(Blob.id == blob_id, Blob.refcount <= 0))
 
     # -- reading -------------------------------------------------------------------
     def info(self, blob_id: int) -> BlobInfo | None:
@@ -288,10 +335,15 @@ class BlobStore:
         return bytes(out)
 
     # -- housekeeping --------------------------------------------------------------
-    def sweep(self) -> int:
-        """Reclaim pending leftovers and unreferenced blobs; returns how many went."""
+    def sweep(self, grace: float = 0.0) -> int:
+        """Reclaim pending leftovers and unreferenced blobs; returns how many went.
+        ``grace``: pending blobs staged less than that many seconds ago stay (another
+        process sharing the database may still be streaming them; the start passes
+        :data:`PENDING_GRACE`)."""
         with self.db.session() as s:
-            ids = s.execute(select(Blob.id).where((Blob.state == "pending") | (Blob.refcount <= 0))).scalars().all()
+            stale = (Blob.state == "pending") & (Blob.created_at <= time.time() - grace)
+            ids = s.execute(select(Blob.id).where(stale | ((Blob.state == "ready") & (Blob.refcount <= 0)))
+                            ).scalars().all()
             if ids:
                 s.execute(delete(BlobChunk).where(BlobChunk.blob_id.in_(ids)))
                 s.execute(delete(Blob).where(Blob.id.in_(ids)))

@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from starlette.requests import Request
 
 from ..settings import Settings
-from .blobs import Blob, BlobChunk, BlobStore
+from .blobs import PENDING_GRACE, Blob, BlobChunk, BlobStore
 from .clock import Clock
 from .contract import ApiSpec, Service
 from .db import Base, Database
@@ -81,7 +81,7 @@ class Emulator:
                 from ..migrations import upgrade
 
                 upgrade(self.db, list(self.apis.values()))
-            self.blobs.sweep()
+            self.blobs.sweep(PENDING_GRACE)  # pending blobs of other live processes stay
             self.tenants.reload()
             self.tenants.load_files(self.settings.fixtures)
         for name, spec in self.apis.items():

@@ -1,23 +1,31 @@
 """The Antelope object storage's state on the core: obj_ids, objects with cyclic expiry,
 events per app channel, the queries, and the evidence for tests. What a request may say
-(keys, metadata, numbers, upload3's message) is rules.py's and messages.py's. No HTTP types."""
+(keys, metadata, numbers, upload3's message) is rules.py's and messages.py's. No HTTP types.
+
+Several processes may serve one emulator: the obj_id instance prefix and counter are rows
+(``emulator_values`` / ``emulator_counters``) drawn from in the storing transaction, an
+app's key and a channel's next offset are taken under a transaction lock on that name
+(``core.guards.hold``; the unique constraints stand behind them), and a deleted or expired
+object releases its bytes only in the transaction that deleted it."""
 
 from __future__ import annotations
 
+import json
 import re
-import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, func, literal, select
+from sqlalchemy import BigInteger, Table, func, literal, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
+from ...core.guards import drop, hold, hold_all
 from ...core.preload import PreloadError, refusal, segments, where
+from ...core.shared import SharedValue, counter, next_value, set_counter, upsert
 from . import auth
 from .errors import AntelopeError
 from .messages import Attachment, EventMessage
@@ -39,6 +47,9 @@ from .tenant import Tenant
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
 
+INSTANCE_VALUE = "antelope.obj_id_instance"  # {"instance": 8 hex digits}, made once
+COUNTER = "antelope.obj_id_counter"  # the obj_ids' 3-byte counter (kept unmasked)
+
 
 # -- value types ------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -58,10 +69,11 @@ class Found:
 class AntelopeService(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
-        self._lock = threading.Lock()
         # ObjectId-like ids: 4-byte time, 4-byte instance id, 1-byte area id, 3-byte counter.
-        self._instance = emulator.ids.hex(4)
-        self._counter = int.from_bytes(emulator.ids.bytes(3), "big") & 0x7FFFFF
+        # Drawn here (the order of a seeded id sequence), used unless the database already
+        # has an instance and counter (another process, or an earlier run, made them).
+        self._proposed_instance = emulator.ids.hex(4)
+        self._proposed_counter = int.from_bytes(emulator.ids.bytes(3), "big") & 0x7FFFFF
 
     # -- access --------------------------------------------------------------------------
     def authenticate(self, token: str | None) -> auth.Grant:
@@ -71,24 +83,43 @@ class AntelopeService(ServiceBase):
         return auth.verify_app(self.emu.tenants, app_id, app_key)
 
     # -- ids -----------------------------------------------------------------------------
-    def new_obj_id(self, area_id: int) -> str:
-        seconds = int(self.emu.clock.now()) & 0xFFFFFFFF
-        with self._lock:
-            self._counter = (self._counter + 1) & 0xFFFFFF
-            counter = self._counter
-        return f"{seconds:08x}{self._instance}{area_id & 0xFF:02x}{counter:06x}"
+    def _instance(self, s: Session) -> str:
+        """The instance id every process uses: the first one stored wins (one statement)."""
+        table = SharedValue.__table__
+        assert isinstance(table, Table)
+        raw = s.execute(select(table.c.value).where(table.c.name == INSTANCE_VALUE)).scalar_one_or_none()
+        if raw is None:
+            proposal = json.dumps({"instance": self._proposed_instance})
+            stmt = upsert(s, table, {"name": INSTANCE_VALUE, "value": proposal}, ["name"], {"value": table.c.value})
+            raw = s.execute(stmt.returning(table.c.value)).scalar_one()
+        instance = json.loads(raw).get("instance") if raw else None
+        return instance if isinstance(instance, str) else self._proposed_instance
 
-    # -- snapshot hooks (core/snapshots.py): the obj_id counter lives in memory ---------
+    def new_obj_id(self, s: Session, area_id: int) -> str:
+        """A new obj_id, drawn in ``s`` from the shared counter: unique across processes."""
+        seconds = int(self.emu.clock.now()) & 0xFFFFFFFF
+        count = next_value(s, COUNTER, start=self._proposed_counter) & 0xFFFFFF
+        return f"{seconds:08x}{self._instance(s)}{area_id & 0xFF:02x}{count:06x}"
+
+    # -- snapshot hooks (core/snapshots.py): the obj_id instance and counter ---------------
+    # They are rows that a whole snapshot copies anyway; the hooks keep snapshot files
+    # written before that (which carry them only here) restoring the same ids.
     def save_state(self) -> dict[str, Any]:
-        with self._lock:
-            return {"instance": self._instance, "counter": self._counter}
+        with self.emu.db.session() as s:
+            value = counter(s, COUNTER)
+            return {"instance": self._instance(s),
+                    "counter": (self._proposed_counter if value is None else value) & 0xFFFFFF}
 
     def load_state(self, state: dict[str, Any] | None) -> None:
         if state is None:
             return
-        instance, counter = self.check_state(state)
-        with self._lock:
-            self._instance, self._counter = instance, counter
+        instance, count = self.check_state(state)
+        table = SharedValue.__table__
+        assert isinstance(table, Table)
+        raw = json.dumps({"instance": instance})
+        with self.emu.db.session() as s:
+            s.execute(upsert(s, table, {"name": INSTANCE_VALUE, "value": raw}, ["name"], {"value": raw}))
+            set_counter(s, COUNTER, count)
 
     def check_state(self, state: Any) -> tuple[str, int]:
         """A saved state's instance id and counter (ValueError unless they could be ours:
@@ -129,14 +160,17 @@ class AntelopeService(ServiceBase):
             self._remove(s, row)
 
     def _remove(self, s: Session, row: AntelopeObject) -> None:
-        s.delete(row)
-        s.flush()
-        self.emu.blobs.release(s, row.blob_id)
+        """Delete the object; its bytes are released by whichever transaction deleted it
+        (two processes purging the same expired object release them once)."""
+        blob_id = row.blob_id
+        if drop(s, row):
+            self.emu.blobs.release(s, blob_id)
 
     def _put(self, s: Session, grant: auth.Grant, obj_id: str, key: str, received: Received, metadata: Any,
              expire_type: int, now: float) -> AntelopeObject:
         """Store one object; an object already at ``key`` in the app is replaced."""
         app_id = grant.tenant.app_id
+        hold(s, "antelope.key", app_id, key)
         old = s.execute(
             select(AntelopeObject).where(AntelopeObject.app_id == app_id, AntelopeObject.key == key)
         ).scalar_one_or_none()
@@ -174,9 +208,10 @@ class AntelopeService(ServiceBase):
         the key with the same bytes stays as it is. Returns the object and what happened
         (created, replaced, unchanged); the caller discards ``received`` when unchanged."""
         now = self.emu.clock.now()
-        obj_id = self.new_obj_id(grant.tenant.area_id)
-        final_key = complete_key(key, received.file_name, obj_id)
         with self.emu.db.session() as s:
+            obj_id = self.new_obj_id(s, grant.tenant.area_id)
+            final_key = complete_key(key, received.file_name, obj_id)
+            hold(s, "antelope.key", grant.tenant.app_id, final_key)
             self._purge_expired(s, now)
             old = s.execute(
                 select(AntelopeObject).where(AntelopeObject.app_id == grant.tenant.app_id,
@@ -228,19 +263,23 @@ class AntelopeService(ServiceBase):
             raise bad(f"no form field holds attachment {missing[0]!r}")
         now = self.emu.clock.now()
         area_id = grant.tenant.area_id
-        planned: list[tuple[Attachment, str, str, Received]] = []
-        keys: set[str] = set()
-        for a in message.attachments:
-            got = received[a.form_field]
-            name = a.file_name or got.file_name
-            obj_id = self.new_obj_id(area_id)
-            key = complete_key(a.key, name, obj_id)
-            if key in keys:
-                raise bad(f"two attachments would be stored at key {key!r}")
-            keys.add(key)
-            planned.append((a, obj_id, key, Received(got.blob, name)))
+        app_id = grant.tenant.app_id
         rewritten = []
         with self.emu.db.session() as s:
+            planned: list[tuple[Attachment, str, str, Received]] = []
+            keys: set[str] = set()
+            for a in message.attachments:
+                got = received[a.form_field]
+                name = a.file_name or got.file_name
+                obj_id = self.new_obj_id(s, area_id)
+                key = complete_key(a.key, name, obj_id)
+                if key in keys:
+                    raise bad(f"two attachments would be stored at key {key!r}")
+                keys.add(key)
+                planned.append((a, obj_id, key, Received(got.blob, name)))
+            # the keys and the channel, locked in one order (no two writers wait on each other)
+            hold_all(s, [("antelope.key", app_id, k) for k in keys]
+                     + [("antelope.channel", app_id, message.channel_id)])
             self._purge_expired(s, now)
             for a, obj_id, key, got in planned:
                 self._put(s, grant, obj_id, key, got, a.metadata, a.expire_type, now)
@@ -262,7 +301,6 @@ class AntelopeService(ServiceBase):
                 "attachments": rewritten,
                 **message.extra,
             }
-            app_id = grant.tenant.app_id
             last = s.execute(
                 select(func.max(AntelopeEvent.offset)).where(
                     AntelopeEvent.app_id == app_id, AntelopeEvent.channel_id == message.channel_id
@@ -329,6 +367,7 @@ class AntelopeService(ServiceBase):
             row = self._find(s, grant.tenant.app_id, obj_id, key)
             if row is None:
                 raise _not_found(obj_id, key)
+            hold(s, "antelope.key", row.app_id, row.key)
             deleted = row.expire_type == 0
             answer = {"c_id": row.c_id, "deleted": deleted, "key": row.key, "obj_id": row.obj_id}
             if deleted:

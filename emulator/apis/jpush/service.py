@@ -15,6 +15,7 @@ from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
+from ...core.guards import drop, hold
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Decision, Limit
 from . import auth
@@ -167,6 +168,7 @@ class JPushService(ServiceBase):
         ``replacing``: a file of the app deleted in the same transaction first."""
         now = self.emu.clock.now()
         with self.emu.db.session() as s:
+            hold(s, "jpush.files", tenant.app_key)  # the 20-file cap counts every process's creates
             if replacing is not None:
                 old = s.get(JPushFile, replacing)
                 if old is not None and old.app_key == tenant.app_key:
@@ -240,9 +242,11 @@ class JPushService(ServiceBase):
             self._drop(session, row)
 
     def _drop(self, session: Any, row: JPushFile) -> None:
-        session.delete(row)
-        session.flush()
-        self.emu.blobs.release(session, row.blob_id)
+        """Delete a file; its bytes are released by the transaction that deleted it (two
+        processes purging the same expired file release them once)."""
+        blob_id = row.blob_id
+        if drop(session, row):
+            self.emu.blobs.release(session, blob_id)
 
     def _active(self, app_key: str | None) -> list[JPushFile]:
         now = self.emu.clock.now()

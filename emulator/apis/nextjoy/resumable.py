@@ -51,6 +51,10 @@ class Resumable:
         return len(ids)
 
     def _drop(self, s: Any, upload_id: str) -> None:
+        """The upload and its pieces go and their bytes are released, by the one transaction
+        that finds the row (it is locked first: another process dropping it too finds none)."""
+        if s.get(QiniuUpload, upload_id, with_for_update=True) is None:
+            return
         parts = list(s.execute(select(QiniuPart.blob_id).where(QiniuPart.upload_id == upload_id)).scalars())
         s.execute(delete(QiniuPart).where(QiniuPart.upload_id == upload_id))
         s.execute(delete(QiniuUpload).where(QiniuUpload.id == upload_id))
@@ -123,7 +127,7 @@ class Resumable:
         now = self.emu.clock.now()
         try:
             with self.emu.db.session() as s:
-                current = s.get(QiniuUpload, row.id)
+                current = s.get(QiniuUpload, row.id, with_for_update=True)  # one bput at a time
                 if current is None or current.ctx != ctx or current.filled != at:  # a concurrent bput won
                     raise QiniuError.BAD_CTX(reason="the ctx was used by another bput meanwhile")
                 number = len(list(s.execute(select(QiniuPart.number).where(QiniuPart.upload_id == row.id))))
@@ -237,7 +241,7 @@ class Resumable:
             if want is not None and want != staged.md5:
                 raise QiniuError.BAD_MD5(reason=f"Content-MD5 {content_md5!r}, but the part's MD5 is {staged.md5}")
             with self.emu.db.session() as s:
-                if s.get(QiniuUpload, row.id) is None:  # completed or aborted meanwhile
+                if s.get(QiniuUpload, row.id, with_for_update=True) is None:  # completed or aborted meanwhile
                     raise QiniuError.NO_SUCH_UPLOAD(reason=f"upload {upload_id!r} ended while the part arrived")
                 old = s.get(QiniuPart, (row.id, number))
                 if old is not None:

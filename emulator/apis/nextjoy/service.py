@@ -16,6 +16,7 @@ from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
+from ...core.guards import drop, hold
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth, qiniu
 from .errors import NextJoyError, QiniuError
@@ -174,9 +175,9 @@ class NextJoyService(ServiceBase):
                 if row is None:
                     results.append({"code": 612, "data": {"error": NO_SUCH_FILE}})
                     continue
-                s.delete(row)
-                s.flush()
-                self.emu.blobs.release(s, row.blob_id)
+                blob_id = row.blob_id
+                if drop(s, row):  # else deleted meanwhile by another process, which released it
+                    self.emu.blobs.release(s, blob_id)
                 results.append({"code": 200})
         failed = [k for k, r in zip(keys, results, strict=True) if r["code"] != 200]
         if failed:
@@ -310,6 +311,7 @@ class NextJoyService(ServiceBase):
         mime = guess_mime(received.content_type, key, received.filename)
         put_time = round(self.emu.clock.now() * 10_000_000)
         with self.emu.db.session() as s:
+            hold(s, "nextjoy.object", tenant.qiniu_access_key, tenant.bucket, key)  # one writer of a key at a time
             row = s.get(QiniuObject, (tenant.qiniu_access_key, tenant.bucket, key))
             existed = row is not None
             if row is not None and (not may_overwrite or (keep_identical and row.hash == etag)):

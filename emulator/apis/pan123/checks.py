@@ -3,7 +3,12 @@
 After ``upload_complete`` the whole-file MD5 is computed by streaming the slices in order
 through one MD5 on a worker thread (the SHA-1 too for the cloud disk's ``sha1_reuse``);
 the check ends ``async_seconds`` after ``upload_complete`` on the emulator clock, whether
-anyone polls or not: the file comes into being, or the upload fails with the reason."""
+anyone polls or not: the file comes into being, or the upload fails with the reason.
+
+Several processes may serve one emulator: the digests a check computed are kept in the
+database (``Pan123UploadCheck``) for whichever process settles the upload (a process that
+finds none, e.g. after a restart, computes them itself), and settling locks the upload row,
+so one upload becomes exactly one file."""
 
 from __future__ import annotations
 
@@ -12,14 +17,16 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.orm import object_session
 
 from ...core.errors import VendorError
+from ...core.shared import upsert
 from .config import Config
 from .errors import Pan123Error
-from .models import Pan123FileMeta, Pan123Upload, Pan123UploadPart
+from .models import Pan123FileMeta, Pan123Upload, Pan123UploadCheck, Pan123UploadPart
 from .rules import DISK, wire_id
-from .sessions import Sessions, parts_in_order, upload_parts
+from .sessions import Sessions, locked_upload, parts_in_order, upload_parts
 from .tenant import Tenant
 
 if TYPE_CHECKING:
@@ -31,11 +38,13 @@ class Checks:
         self.emu = emulator
         self.config = config
         self.sessions = sessions
-        self._verifications: dict[str, asyncio.Task[str]] = {}
+        # this process's digests under way, by (upload id, completed_at): never mistaken for
+        # those of an upload that came back under the same id after a reset
+        self._verifications: dict[tuple[str, float, tuple[int, ...]], asyncio.Task[str]] = {}
 
     def forget(self) -> None:
-        """Rows were reset or restored: MD5s computed for upload sessions may be stale
-        (an upload id can come back with other slices); they are computed again."""
+        """Rows were reset or restored: MD5s this process is computing may be stale (an
+        upload id can come back with other slices); they are computed again."""
         self._verifications.clear()
 
     def start(self, up: Pan123Upload, parts: list[Pan123UploadPart]) -> list[int]:
@@ -43,6 +52,9 @@ class Checks:
         with the blob ids returned, once the session is committed)."""
         up.state, up.completed_at, up.polls, up.error, up.verified_md5 = (
             "verifying", self.emu.clock.now(), 0, None, None)
+        session = object_session(up)
+        if session is not None:  # digests of an earlier attempt (a failed check) do not count
+            session.execute(delete(Pan123UploadCheck).where(Pan123UploadCheck.upload_id == up.id))
         return [p.blob_id for p in parts]
 
     # The whole-file MD5 of a multi-slice upload: slices streamed in order through one MD5
@@ -62,63 +74,110 @@ class Checks:
             await f
         return f"{h.hexdigest()}:{h1.hexdigest() if sha1 else ''}"
 
-    def verify_later(self, upload_id: str, blob_ids: list[int]) -> asyncio.Task[str]:
+    def verify_later(self, upload_id: str, blob_ids: list[int]) -> asyncio.Task[str] | None:
+        """Start computing the digests of an upload just submitted (None: it is not
+        verifying any more). They are recorded in the database once computed."""
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
-            sha1 = up is not None and up.space == DISK  # for the cloud disk's sha1_reuse
-        task = asyncio.get_running_loop().create_task(self._md5_of(blob_ids, sha1))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved at poll time
-        self._verifications[upload_id] = task
+            if up is None or up.state != "verifying" or up.completed_at is None:
+                return None
+            sha1 = up.space == DISK  # for the cloud disk's sha1_reuse
+            key = (upload_id, up.completed_at, tuple(blob_ids))
+        task = self._verifications.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._compute(key, blob_ids, sha1))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved at poll time
+            self._verifications[key] = task
         return task
 
-    async def _verified_md5(self, upload_id: str, blob_ids: list[int]) -> str:
-        task = self._verifications.get(upload_id)
-        if task is None:  # e.g. the emulator restarted since upload_complete
-            task = self.verify_later(upload_id, blob_ids)
+    async def _compute(self, key: tuple[str, float, tuple[int, ...]], blob_ids: list[int], sha1: bool) -> str:
+        digest = await self._md5_of(blob_ids, sha1)
+        await asyncio.to_thread(self._record, key, digest)
+        return digest
+
+    def _record(self, key: tuple[str, float, tuple[int, ...]], digest: str) -> None:
+        """Keep computed digests for every process, if the upload is still the one they
+        were computed for (same submission, same slices)."""
+        upload_id, completed_at, blob_ids = key
+        md5, _, sha1 = digest.partition(":")
+        table = Pan123UploadCheck.__table__
+        assert isinstance(table, Table)
+        with self.emu.db.session() as s:
+            up = s.get(Pan123Upload, upload_id)
+            if up is None or up.state != "verifying" or up.completed_at != completed_at:
+                return
+            if tuple(p.blob_id for p in upload_parts(s, upload_id)) != blob_ids:
+                return
+            values = {"upload_id": upload_id, "completed_at": completed_at, "md5": md5, "sha1": sha1}
+            s.execute(upsert(s, table, values, ["upload_id"], {"completed_at": completed_at, "md5": md5,
+                                                                "sha1": sha1}))
+
+    async def _verified_md5(self, up: Pan123Upload, blob_ids: list[int]) -> str:
+        """``md5:sha1`` of a verifying upload: recorded by any process, else computed here."""
+        key = (up.id, up.completed_at or 0.0, tuple(blob_ids))
+        with self.emu.db.session() as s:
+            known = s.get(Pan123UploadCheck, up.id)
+            if known is not None and known.completed_at == key[1]:
+                return f"{known.md5}:{known.sha1}"
+        task = self._verifications.get(key)
+        if task is None:  # e.g. upload_complete reached another process, or this one restarted
+            task = self.verify_later(up.id, blob_ids)
+        if task is None:
+            return ":"  # settled or reset meanwhile: the caller finds it so under the lock
         try:
             return await asyncio.shield(task)
         finally:
             if task.done():
-                self._verifications.pop(upload_id, None)
+                self._verifications.pop(key, None)
 
-    def _due(self, up: Pan123Upload) -> bool:
-        """The asynchronous check of a multi-slice upload ends ``async_seconds`` after
-        ``upload_complete`` on the emulator clock, whether anyone polls or not."""
-        return self.emu.clock.now() - (up.completed_at or 0) >= self.config().async_seconds
+    def _due(self, verifying: list[tuple[str, float | None]]) -> list[str]:
+        """The uploads whose asynchronous check has ended: ``async_seconds`` after
+        ``upload_complete`` on the emulator clock, whether anyone polls or not. (Called
+        outside any session: the config is a row read in a session of its own.)"""
+        if not verifying:
+            return []
+        seconds = self.config().async_seconds
+        now = self.emu.clock.now()
+        return [upload_id for upload_id, completed_at in verifying if now - (completed_at or 0) >= seconds]
 
     async def settle(self, client_id: str | None = None) -> None:
         """Finish every upload (of one client, or all) whose check is due: the file comes
         into being, or the upload fails. Called before any state is read or changed, so a
         listing after ``async_seconds`` shows the file though nobody polled."""
         with self.emu.db.session() as s:
-            q = select(Pan123Upload).where(Pan123Upload.state == "verifying")
+            q = select(Pan123Upload.id, Pan123Upload.completed_at).where(Pan123Upload.state == "verifying")
             if client_id is not None:
                 q = q.where(Pan123Upload.client_id == client_id)
-            due = [up.id for up in s.execute(q.order_by(Pan123Upload.completed_at)).scalars() if self._due(up)]
-        for upload_id in due:
+            verifying = [(r.id, r.completed_at) for r in s.execute(q.order_by(Pan123Upload.completed_at))]
+        for upload_id in self._due(verifying):
             await self._settle_upload(upload_id)
 
     async def settle_if_due(self, upload_id: str) -> None:
         """A poll of one upload: its check ends now if it is due."""
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
-            due = up is not None and up.state == "verifying" and self._due(up)
-        if due:
+            verifying = [(up.id, up.completed_at)] if up is not None and up.state == "verifying" else []
+        if self._due(verifying):
             await self._settle_upload(upload_id)
 
     async def _settle_upload(self, upload_id: str) -> None:
         """The end of the check: the whole-file MD5 (awaited if still computing) against the
-        etag, then the file (``Sessions.finish``), or the upload marked failed with the reason."""
+        etag, then the file (``Sessions.finish``), or the upload marked failed with the reason.
+        The upload row is locked while it settles: a concurrent settle (another request, or
+        another process) waits, then finds it settled and leaves it."""
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
             if up is None or up.state != "verifying":
                 return
             blob_ids = [p.blob_id for p in upload_parts(s, up.id)]
-        md5, _, sha1 = (await self._verified_md5(upload_id, blob_ids)).partition(":")
+            s.expunge(up)
+        md5, _, sha1 = (await self._verified_md5(up, blob_ids)).partition(":")
         with self.emu.db.session() as s:
-            up = s.get(Pan123Upload, upload_id)
-            if up is None or up.state != "verifying":
+            current = locked_upload(s, upload_id)
+            if current is None or current.state != "verifying" or current.completed_at != up.completed_at:
                 return  # settled by a concurrent request, or reset meanwhile
+            up = current
+            s.execute(delete(Pan123UploadCheck).where(Pan123UploadCheck.upload_id == up.id))
             tenant = self.emu.tenants.get("pan123", up.client_id)
             if md5 != up.etag:
                 up.state, up.error, up.verified_md5 = "failed", "文件MD5校验失败,上传的内容与etag不一致", md5

@@ -72,9 +72,10 @@ class Disk:
         else:
             meta.trashed_at = when
 
-    def row(self, s: Session, tenant: Tenant, fid: str) -> Pan123File:
-        """A file or folder of this client's disk, or 5066."""
-        row = s.get(Pan123File, fid) if fid and fid != DISK_ROOT else None
+    def row(self, s: Session, tenant: Tenant, fid: str, lock: bool = False) -> Pan123File:
+        """A file or folder of this client's disk, or 5066. ``lock``: locked until the
+        transaction ends (``SELECT ... FOR UPDATE``), for a call that changes it."""
+        row = s.get(Pan123File, fid, with_for_update=lock or None) if fid and fid != DISK_ROOT else None
         if row is None or row.client_id != tenant.client_id or row.space != DISK:
             raise Pan123Error.NOT_FOUND("文件不存在，检查传入fileId是否正确", reason=f"no cloud-disk file {fid!r}")
         return row
@@ -84,7 +85,9 @@ class Disk:
             raise Pan123Error.FAILED(f"{what}不能为空", reason=f"empty {what}")
         if len(ids) > MAX_IDS:
             raise Pan123Error.FAILED(f"{what}长度最大不超过{MAX_IDS}", reason=f"{len(ids)} ids")
-        return [self.row(s, tenant, fid) for fid in dict.fromkeys(ids)]
+        # locked in id order: the calls that take rows (trash, recover, delete, move) change them
+        locked = {fid: self.row(s, tenant, fid, lock=True) for fid in sorted(dict.fromkeys(ids))}
+        return [locked[fid] for fid in dict.fromkeys(ids)]
 
     def live_folder(self, s: Session, tenant: Tenant, parent: str, what: str = "父目录") -> str:
         """A folder new things may go into: the root, or a folder not in the recycle bin."""
@@ -359,7 +362,7 @@ class Disk:
         with self.emu.db.session() as s:
             for fid, name in pairs:
                 check_name(name)
-                row = self.row(s, tenant, fid)
+                row = self.row(s, tenant, fid, lock=True)
                 if row.name == name:
                     continue
                 if not self._name_free(s, tenant, row.parent_id, name, but=row.id):

@@ -82,7 +82,7 @@ class Downloads:
         try:
             with self.emu.db.session() as s:
                 row = s.get(Pan123File, file_id)
-                if row is not None:
-                    row.traffic += sent
+                if row is not None:  # flushed as "SET traffic = traffic + n": every process's downloads count
+                    row.traffic = Pan123File.traffic + sent
         except Exception as exc:  # noqa: BLE001 - the bytes are sent; the counter is not worth a broken answer
             log.warning("123pan download counter of file %s not updated: %s", file_id, str(exc).splitlines()[0])

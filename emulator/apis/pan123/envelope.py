@@ -78,9 +78,9 @@ async def authed(request: Request) -> tuple[Pan123Service, Tenant]:
     """Platform header → access token → the endpoint's QPS, in that order."""
     service = begin(request)
     auth.check_platform(request.headers.get("platform"))
-    tenant = service.authenticate(request.headers.get("authorization"))
+    tenant, config = service.access(request.headers.get("authorization"))
     journal.info().identify_tenant(tenant.client_id)
-    service.hit_limit(tenant.client_id, request.url.path)
+    service.hit_limit(tenant.client_id, request.url.path, config)
     await service.settle(tenant.client_id)  # uploads whose check ended become files first
     return service, tenant
 

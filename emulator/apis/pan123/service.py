@@ -13,6 +13,11 @@ and hands everything else to one module an idea, each reached as an attribute:
   stored (admin API) and preloaded objects. No HTTP types.
 
 A file's bytes are its ordered slice blobs (``Pan123FilePart``): slices are never joined.
+
+The runtime config is a row (``emulator_values``, name :data:`CONFIG_VALUE`), read when a
+call needs it: every process serving the emulator sees a change made through any of them.
+An in-memory database has one process by definition: there the row is read once and
+remembered until this process changes it, resets or restores.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ...core.contract import ServiceBase
+from ...core.guards import hold
 from ...core.ratelimit import Limit
+from ...core.shared import forget, read_value, write_value
 from . import auth, evidence, limits
 from .checks import Checks
 from .config import Config, config_of_state, parse_config, state_of
@@ -42,11 +49,12 @@ from .uploads import Uploads
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
 
+CONFIG_VALUE = "pan123.config"  # absent: the documented defaults
+
 
 class Pan123Service(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
-        self.config = Config()
         self.tree = Tree(emulator)
         sessions = Sessions(emulator, self.tree)
         self.checks = Checks(emulator, self._config, sessions)
@@ -56,14 +64,38 @@ class Pan123Service(ServiceBase):
         self.upload_v2 = UploadV2(emulator, self._config, self.tree, self.disk, sessions, self.checks)
         self.downloads = Downloads(emulator)
         self._preloader = Preloader(emulator, self._config, self.tree)
+        self._remembered: Config | None = None  # in-memory database only (see the docstring)
+
+    @property
+    def config(self) -> Config:
+        """The config as it is now, whichever process changed it last."""
+        return self._config()
 
     def _config(self) -> Config:
-        """The config as it is now (``load_state`` and ``update_config`` replace it)."""
-        return self.config
+        if self._remembered is not None:
+            return self._remembered
+        with self.emu.db.session() as s:
+            config = self._read_config(s)
+        self._remember(config)
+        return config
+
+    def _remember(self, config: Config | None) -> None:
+        """Keep the config for the next calls when no other process can change the row."""
+        self._remembered = config if self.emu.db.memory else None
+
+    @staticmethod
+    def _read_config(s: Any) -> Config:
+        stored = read_value(s, CONFIG_VALUE)
+        if stored is None:
+            return Config()
+        try:
+            return config_of_state({"config": stored})
+        except (TypeError, ValueError):  # a row written by a newer release: its known settings
+            return Config()
 
     # -- Service hooks (core/contract.py) --------------------------------------------------
     def save_state(self) -> dict[str, Any]:
-        """What lives in memory only: the runtime config (part of a whole snapshot)."""
+        """The runtime config (part of a whole snapshot; the row itself travels too)."""
         return state_of(self.config)
 
     def check_state(self, state: Any) -> Config:
@@ -71,30 +103,50 @@ class Pan123Service(ServiceBase):
         return config_of_state(state)
 
     def load_state(self, state: dict[str, Any] | None) -> None:
-        self.config = self.check_state(state)
+        """A whole snapshot's config (also those saved before it was a row) becomes the row."""
+        config = self.check_state(state)
+        with self.emu.db.session() as s:
+            self._write_config(s, config)
+        self._remember(config)
+
+    @staticmethod
+    def _write_config(s: Any, config: Config) -> None:
+        if config == Config():
+            forget(s, CONFIG_VALUE)
+        else:
+            write_value(s, CONFIG_VALUE, state_of(config)["config"])
 
     def state_changed(self) -> None:
-        """Rows were reset or restored: the upload checks' MD5s are computed again."""
+        """Rows were reset or restored: the upload checks' MD5s are computed again, the
+        config is read again."""
         self.checks.forget()
+        self._remembered = None
 
     async def preload(self, tenant_id: str, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         return await self._preloader.preload(tenant_id, path, chunks)
 
     # -- config ----------------------------------------------------------------------------
-    def config_doc(self) -> dict[str, Any]:
-        return {**asdict(self.config), "qps": self.config.qps_table(), "rate_limits": self.emu.limiter.enabled}
+    def config_doc(self, config: Config | None = None) -> dict[str, Any]:
+        config = self.config if config is None else config
+        return {**asdict(config), "qps": config.qps_table(), "rate_limits": self.emu.limiter.enabled}
 
     def update_config(self, body: Any) -> dict[str, Any]:
-        """Validate everything first, then apply: a bad field changes nothing."""
+        """Validate everything first, then apply: a bad field changes nothing. Concurrent
+        updates (from any process) apply one after the other, none lost."""
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        self.config = parse_config(body, self.config)
-        return self.config_doc()
+        with self.emu.db.session() as s:
+            hold(s, CONFIG_VALUE)
+            config = parse_config(body, self._read_config(s))
+            self._write_config(s, config)
+        self._remember(config)
+        return self.config_doc(config)
 
     # -- access ----------------------------------------------------------------------------
-    def hit_limit(self, client_id: str, path: str) -> None:
+    def hit_limit(self, client_id: str, path: str, config: Config | None = None) -> None:
+        """``config``: the config as :meth:`access` read it (else read now)."""
         key = limits.key_of(path)
-        qps = self.config.qps_table().get(key)
+        qps = (config or self._config()).qps_table().get(key)
         if not qps:
             return
         decision = self.emu.limiter.hit("pan123", client_id, key, Limit(qps, limits.WINDOW))
@@ -115,10 +167,17 @@ class Pan123Service(ServiceBase):
         return {"accessToken": token, "expiredAt": auth.iso_beijing(expires)}
 
     def authenticate(self, authorization: str | None) -> Tenant:
+        return self.access(authorization)[0]
+
+    def access(self, authorization: str | None) -> tuple[Tenant, Config]:
+        """The tenant a bearer token names, and the config, read in one session (every
+        authenticated call needs both: the token, then the endpoint's QPS)."""
         token = auth.bearer(authorization)
         with self.emu.db.session() as s:
             row = s.get(Pan123Token, token)
             client_id, expires_at = (row.client_id, row.expires_at) if row else (None, 0.0)
+            config = self._remembered or self._read_config(s)
+        self._remember(config)
         if client_id is None:
             raise Pan123Error.INVALID_TOKEN(reason="unknown access token")
         if self.emu.clock.now() >= expires_at:
@@ -126,7 +185,7 @@ class Pan123Service(ServiceBase):
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id)
         if tenant is None:
             raise Pan123Error.INVALID_TOKEN(reason=f"tenant {client_id} no longer exists")
-        return tenant
+        return tenant, config
 
     async def settle(self, client_id: str | None = None) -> None:
         """Uploads (of one client, or all) whose asynchronous check is due become files (or

@@ -51,11 +51,19 @@ def parts_in_order(s: Session, up: Pan123Upload) -> list[Pan123UploadPart]:
     return parts
 
 
-def find_upload(s: Session, tenant: Tenant, space: str, preupload_id: str) -> Pan123Upload:
-    up = s.execute(select(Pan123Upload).where(Pan123Upload.preupload_id == preupload_id)).scalar_one_or_none()
+def find_upload(s: Session, tenant: Tenant, space: str, preupload_id: str, *, lock: bool = False) -> Pan123Upload:
+    """``lock``: the row stays locked until the transaction ends (``SELECT ... FOR UPDATE``)
+    for a call that changes the upload: two processes never both act on one state."""
+    q = select(Pan123Upload).where(Pan123Upload.preupload_id == preupload_id)
+    up = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
     if up is None or up.client_id != tenant.client_id or up.space != space:
         raise Pan123Error.FAILED("preuploadID不存在", reason="unknown preuploadID")
     return up
+
+
+def locked_upload(s: Session, upload_id: str) -> Pan123Upload | None:
+    """The upload row, locked until the transaction ends (see :func:`find_upload`)."""
+    return s.get(Pan123Upload, upload_id, with_for_update=True)
 
 
 def taking_slices(s: Session, tenant: Tenant, space: str, preupload_id: str) -> Pan123Upload:

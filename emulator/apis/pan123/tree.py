@@ -1,17 +1,24 @@
 """123pan's file tree on the core, shared by image hosting (``space = "oss"``, string ids,
 a root row per tenant) and the cloud disk (``space = "disk"``, numeric ids, root ``"0"``):
 new ids, folder lookups, name clashes (``duplicate``), removal, and a file's bytes as its
-ordered slice blobs (``Pan123FilePart``: slices are never joined). No HTTP types."""
+ordered slice blobs (``Pan123FilePart``: slices are never joined). No HTTP types.
+
+Several processes may share the database: a folder's names are checked and taken under a
+transaction lock on that folder (``core.guards.hold``), the creation order ``seq`` comes
+from a shared counter, and a removed row releases its bytes only when this transaction
+deleted it (``core.guards.drop``)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import Blob
+from ...core.guards import drop, hold
+from ...core.shared import SharedCounter, upsert
 from .errors import Pan123Error
 from .models import Pan123File, Pan123FileMeta, Pan123FilePart
 from .rules import DISK, DISK_ROOT, OSS, ROOT_NAME, TAKEN
@@ -23,6 +30,7 @@ if TYPE_CHECKING:
 Parts = list[tuple[int, int]]  # a file's bytes: (blob_id, size) of each slice, in order
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+SEQ_COUNTER = "pan123.file_seq"
 
 
 def file_parts(s: Session, file_id: str) -> Parts:
@@ -69,10 +77,19 @@ class Tree:
 
     @staticmethod
     def _next_seq(s: Session) -> int:
-        return (s.execute(select(func.max(Pan123File.seq))).scalar() or 0) + 1
+        """The next creation order: a shared counter bumped in one statement (two processes
+        never draw the same), never below the rows' own ``max(seq)`` (data dirs and
+        snapshots from before the counter, or rows restored without it)."""
+        table = SharedCounter.__table__
+        assert isinstance(table, Table)
+        floor = select(func.coalesce(func.max(Pan123File.seq), 0)).scalar_subquery()
+        stmt = upsert(s, table, {"name": SEQ_COUNTER, "value": floor + 1}, ["name"],
+                      {"value": case((table.c.value < floor, floor), else_=table.c.value) + 1})
+        return int(s.execute(stmt.returning(table.c.value)).scalar_one())
 
     # -- folders ---------------------------------------------------------------------------
     def _root(self, s: Session, tenant: Tenant) -> Pan123File:
+        hold(s, "pan123.root", tenant.client_id)  # made once, whichever process asks first
         row = s.execute(
             select(Pan123File).where(
                 Pan123File.client_id == tenant.client_id, Pan123File.space == OSS, Pan123File.is_root.is_(True)
@@ -106,7 +123,10 @@ class Tree:
     # -- names -----------------------------------------------------------------------------
     @staticmethod
     def named(s: Session, tenant: Tenant, space: str, parent_id: str, name: str) -> Pan123File | None:
-        """The item of that name in a folder; items in the cloud disk's recycle bin free their name."""
+        """The item of that name in a folder; items in the cloud disk's recycle bin free their name.
+        The folder's names stay as seen until the transaction ends (a lock on the folder:
+        a name checked free cannot be taken meanwhile by another process)."""
+        hold(s, "pan123.folder", tenant.client_id, space, parent_id)
         in_bin = select(Pan123FileMeta.file_id).where(Pan123FileMeta.trashed_at.is_not(None))
         return s.execute(
             select(Pan123File).where(
@@ -151,8 +171,8 @@ class Tree:
                 self.remove(s, child)
         blob_ids = [blob_id for blob_id, _ in file_parts(s, row.id)]
         s.execute(delete(Pan123FilePart).where(Pan123FilePart.file_id == row.id))
-        s.delete(row)
-        s.flush()
+        if not drop(s, row):
+            return  # removed by a concurrent transaction, which released the bytes
         for blob_id in blob_ids:
             self.emu.blobs.release(s, blob_id)
 
@@ -182,9 +202,18 @@ class Tree:
         """秒传: bytes already stored with this MD5 and size, each part's blob retained for
         the new file: a verified file of any tenant (its slices), else the single blob
         ``blob_id`` (the store's match, looked up before the session) if still held."""
-        parts = self._reusable(s, etag, size, blob_id)
+        return self.retain_all(s, self._reusable(s, etag, size, blob_id))
+
+    def retain_all(self, s: Session, parts: Parts | None) -> Parts | None:
+        """A reference on each part's blob, or None (and no reference) when one of them was
+        released meanwhile by another transaction: the bytes are no longer there to reuse."""
+        taken: list[int] = []
         for part_blob, _ in parts or ():
-            self.emu.blobs.retain(s, part_blob)
+            if not self.emu.blobs.retain(s, part_blob):
+                for got in taken:
+                    self.emu.blobs.release(s, got)
+                return None
+            taken.append(part_blob)
         return parts
 
     @staticmethod

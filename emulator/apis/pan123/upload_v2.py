@@ -25,9 +25,9 @@ from .checks import Checks
 from .config import Config
 from .disk import Disk, num
 from .errors import Pan123Error
-from .models import Pan123File, Pan123FileMeta, Pan123Upload
+from .models import Pan123File, Pan123FileMeta
 from .rules import DISK, DISK_ROOT, ETAG, check_duplicate, check_etag, check_name, check_size
-from .sessions import Sessions, find_upload, parts_in_order, slice_count, taking_slices
+from .sessions import Sessions, find_upload, locked_upload, parts_in_order, slice_count, taking_slices
 from .tenant import Tenant
 from .tree import Parts, Tree, file_parts
 from .wire import Params
@@ -123,7 +123,7 @@ class UploadV2:
             if staged.size > slice_size:
                 raise Pan123Error.FAILED(f"分片大小超过sliceSize({slice_size})", reason=f"slice of {staged.size} bytes")
             with self.emu.db.session() as s:
-                up = s.get(Pan123Upload, upload_id)
+                up = locked_upload(s, upload_id)
                 if up is None or up.state not in ("open", "failed"):
                     raise Pan123Error.FAILED("该预上传已提交上传完毕,不能再上传分片", reason="completed meanwhile")
                 up.state, up.error = "open", None  # a failed check is answered; new slices start over
@@ -146,7 +146,7 @@ class UploadV2:
         """``completed: false`` (or code 20103 when configured) until the check ends
         ``async_seconds`` after the first call, then the file; a failed check is code 1."""
         with self.emu.db.session() as s:
-            up = find_upload(s, tenant, DISK, preupload_id)
+            up = find_upload(s, tenant, DISK, preupload_id, lock=True)
             upload_id = up.id
             if up.state == "failed":
                 raise Pan123Error.FAILED(up.error or "文件MD5校验失败", reason=f"the check failed: {up.error}")
@@ -214,9 +214,10 @@ class UploadV2:
             found = self._by_sha1(s, sha1, size)
             if found is None:
                 return {"fileID": 0, "reuse": False}
-            etag, parts = found
-            for blob_id, _ in parts:
-                self.emu.blobs.retain(s, blob_id)
+            etag, found_parts = found
+            parts = self.tree.retain_all(s, found_parts)
+            if parts is None:  # released by another transaction since it was found
+                return {"fileID": 0, "reuse": False}
             row = self.tree.commit_file(s, tenant, DISK, parent_id, filename, etag, size, parts, duplicate, now)
             s.add(Pan123FileMeta(file_id=row.id, sha1=sha1))
             return {"fileID": num(row.id), "reuse": True}

@@ -16,7 +16,7 @@ from .config import Config
 from .errors import Pan123Error, S3Error
 from .models import Pan123Upload
 from .rules import OSS, S3_PREFIX, check_duplicate, check_etag, check_name, check_size, check_type, wire_id
-from .sessions import Sessions, find_upload, parts_in_order, slice_count, taking_slices, upload_parts
+from .sessions import Sessions, find_upload, locked_upload, parts_in_order, slice_count, taking_slices, upload_parts
 from .tenant import Tenant
 from .tree import Tree
 
@@ -112,7 +112,7 @@ class Uploads:
                                     reason="slice larger than sliceSize") from None
         try:
             with self.emu.db.session() as s:
-                up = s.get(Pan123Upload, upload_id)
+                up = locked_upload(s, upload_id)
                 if up is None or up.state not in ("open", "failed"):
                     raise S3Error.NO_SUCH_UPLOAD(reason="upload completed while the slice was streaming")
                 self.sessions.put_part(s, upload_id, part_no, staged)
@@ -134,7 +134,7 @@ class Uploads:
     # -- complete --------------------------------------------------------------------------
     def complete(self, tenant: Tenant, space: str, preupload_id: str) -> dict[str, Any]:
         with self.emu.db.session() as s:
-            up = find_upload(s, tenant, space, preupload_id)
+            up = find_upload(s, tenant, space, preupload_id, lock=True)
             multi = slice_count(up) > 1
             if up.state == "done":
                 return {"async": multi, "completed": True, "fileID": wire_id(space, up.file_id)}
@@ -156,7 +156,7 @@ class Uploads:
         """Reports the check: ``completed: false`` before ``async_seconds`` have passed
         since ``upload_complete``, then the file's id (or the failure, code 1)."""
         with self.emu.db.session() as s:
-            up = find_upload(s, tenant, space, preupload_id)
+            up = find_upload(s, tenant, space, preupload_id, lock=True)
             if up.state == "open":
                 raise Pan123Error.FAILED("请先调用上传完毕接口", reason="upload_complete was not called")
             if up.state == "verifying":

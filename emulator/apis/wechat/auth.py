@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from ...core.guards import hold
 from ...core.journal import mask
 from .errors import CosError, WeChatError
 from .models import WeChatToken, WeChatUploadGrant
@@ -58,6 +59,7 @@ def issue_token(emu: Emulator, appid: str) -> str:
     now = emu.clock.now()
     token = emu.ids.token(96)
     with emu.db.session() as s:
+        hold(s, "wechat.token", appid)  # one current token per app, whichever process issues
         s.execute(
             update(WeChatToken)
             .where(WeChatToken.appid == appid, WeChatToken.superseded_at.is_(None))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ...core.blobs import Blob, BlobTooLarge, StagedBlob
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
+from ...core.guards import drop, hold
 from ...core.preload import PreloadError, refusal, segments, where
 from . import auth
 from .errors import CosError, WeChatError
@@ -207,6 +208,7 @@ class WeChatService(ServiceBase):
               staged: StagedBlob, content_type: str | None, now: float) -> None:
         """The COS POST's commit (shared with :meth:`preload`): the object at ``key``,
         overwriting one already there."""
+        hold(s, "wechat.object", bucket, key)  # concurrent POSTs of one key: one after the other
         blob_id = self.emu.blobs.commit(s, staged)
         row = self._row(s, bucket, key)
         values = {"cos_file_id": cos_file_id, "content_type": content_type or "application/octet-stream",
@@ -245,6 +247,7 @@ class WeChatService(ServiceBase):
         unchanged = False
         try:
             with self.emu.db.session() as s:
+                hold(s, "wechat.object", bucket, key)
                 row = self._row(s, bucket, key)
                 if row is not None:
                     held = s.get(Blob, row.blob_id)
@@ -328,9 +331,9 @@ class WeChatService(ServiceBase):
                 if row is None:
                     out.append({"fileid": file_id, "status": MISSING_STATUS, "errmsg": MISSING_ERRMSG})
                     continue
-                s.delete(row)
-                s.flush()
-                self.emu.blobs.release(s, row.blob_id)
+                blob_id = row.blob_id
+                if drop(s, row):  # else deleted meanwhile by another process, which released it
+                    self.emu.blobs.release(s, blob_id)
                 out.append({"fileid": file_id, "status": 0, "errmsg": "ok"})
         return {**OK, "delete_list": out}
 
