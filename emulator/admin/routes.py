@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import math
 from typing import Annotated, Any
 
@@ -39,6 +40,8 @@ async def health(request: Request) -> dict[str, Any]:
         "apis": list(emu.apis),
         "version": __version__,
         "endpoints": endpoints,
+        "workers": emu.settings.workers,  # processes serving this port (serve --workers N)
+        "pid": os.getpid(),  # which process answered
     }
 
 
