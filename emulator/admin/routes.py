@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import math
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
