@@ -491,7 +491,7 @@ def test_the_balancers_nginx_config() -> None:
 
     servers = [args[0] for args in values("server", "upstream")]
     assert servers == ["emulator-1:8080", "emulator-2:8080"]
-    upstream = [b for blocks, _ in directives for b in blocks if b.startswith("upstream ")][0].split()[1]
+    upstream = next(b for blocks, _ in directives for b in blocks if b.startswith("upstream ")).split()[1]
     assert values("proxy_pass") == [[f"http://{upstream}"]]
     assert values("listen") == [["8080"]]
     assert values("client_max_body_size") == [["0"]]
