@@ -11,9 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 # Install the project from the build context (see .dockerignore), then drop the sources.
+# The postgres extra (psycopg 3) lets replicas share a PostgreSQL database
+# (EMULATOR_DATABASE_URL=postgresql+psycopg://..., see docker-compose.shared.yml).
 WORKDIR /tmp/storage-emulator
 COPY . .
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir "./[postgres]" \
     && rm -rf /tmp/storage-emulator
 
 RUN groupadd --system --gid 10001 emulator \

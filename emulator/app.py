@@ -3,6 +3,8 @@ and the admin API on one port."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -63,3 +65,24 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
     app.add_middleware(JournalMiddleware)
     install_admin_handlers(app)
     return app
+
+
+# The environment variable through which ``serve --workers N`` hands its settings to each
+# worker process (JSON; not an ``EMULATOR_*`` name, so no user setting can collide with it).
+WORKER_SETTINGS = "STORAGE_EMULATOR_WORKER_SETTINGS"
+
+
+def worker_settings(settings: Settings) -> str:
+    """``settings`` as one worker receives them: without what the parent process has already
+    done once for all (fixtures seeded, ``--import`` restored, ``--preload`` loaded)."""
+    return json.dumps(settings.model_dump(mode="json", exclude={"fixtures", "import_file", "preload"}))
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` process (uvicorn's factory, in each worker): an
+    emulator attached to the database the parent process started, settings from the environment."""
+    data = json.loads(os.environ[WORKER_SETTINGS])
+    settings = Settings(**data, fixtures=[], import_file=None, preload=None)
+    emulator = Emulator(settings, ALL_APIS)
+    emulator.attach()
+    return create_app(emulator=emulator)

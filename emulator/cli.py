@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         help="keep state in memory: every start is empty [EMULATOR_EPHEMERAL=1]",
     )
     serve.add_argument(
+        "--workers", metavar="N",
+        help="worker processes sharing one database (a file or PostgreSQL, not in memory) "
+        "[EMULATOR_WORKERS, default 1]",
+    )
+    serve.add_argument(
         "--journal-size", metavar="N", help="requests the journal keeps [EMULATOR_JOURNAL_SIZE, default 1000]"
     )
     serve.add_argument("--seed", help="make generated ids deterministic [EMULATOR_SEED]")
@@ -176,6 +181,7 @@ def banner(app: Any, url: str) -> str:
         *data[1:],
         f"  links:       {s.public_url or 'built from each request (scheme + Host)'}",
         f"  rate limits: {'on' if s.rate_limits else 'off'}",
+        f"  workers:     {s.workers}" + (" processes sharing the database above" if s.workers > 1 else ""),
         *([f"  preloaded:   {emu.preloaded.line()}"] if getattr(emu, "preloaded", None) else []),
         f"  dashboard:   {url}/_emulator/",
         f"  admin:       {url}/_emulator/health   journal: {url}/_emulator/requests",
@@ -204,6 +210,11 @@ def serve(args: argparse.Namespace) -> int:
         settings = Settings(**overrides)
     except ValidationError as exc:
         return _fail(_settings_error(exc))
+    if settings.workers > 1 and settings.is_memory_db:
+        return _fail(
+            f"--workers {settings.workers} / EMULATOR_WORKERS needs a database the workers share: an in-memory "
+            "one (--ephemeral, sqlite://) lives in one process; use a file (--data-dir) or PostgreSQL (--database-url)"
+        )
 
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
@@ -246,6 +257,8 @@ def serve(args: argparse.Namespace) -> int:
     else:
         print(text, flush=True)
 
+    if settings.workers > 1:
+        return _serve_workers(app, settings, sock, log_config)
     config = uvicorn.Config(
         app,
         log_level=settings.log_level,
@@ -266,6 +279,45 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         sock.close()
     return 0
+
+
+def _serve_workers(app: Any, settings: Any, sock: socket.socket, log_config: dict[str, Any]) -> int:
+    """``--workers N``: N uvicorn processes accept on the one socket bound here. This process
+    has created the schema and seeded the fixtures, ``--import`` and ``--preload``; each worker
+    builds its own emulator on the same database from the settings handed down in the
+    environment (``app.worker_app``) and only attaches to it. Exit status 1 when a worker
+    cannot start."""
+    import os
+
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from .app import WORKER_SETTINGS, worker_settings
+
+    app.state.emulator.close()  # the workers open their own connections
+    os.environ[WORKER_SETTINGS] = worker_settings(settings)
+    config = uvicorn.Config(
+        "emulator.app:worker_app",
+        factory=True,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        log_config=log_config,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+        timeout_worker_healthcheck=30,  # a busy worker on a loaded machine is not a hung one
+    )
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    supervisor = Multiprocess(config, sockets=[sock])  # handles SIGINT/SIGTERM: stops the workers
+    try:
+        supervisor.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    return 1 if failed else 0
 
 
 class _Stopped(Exception):

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     log_format: Literal["text", "json"] = "text"
     ephemeral: bool = False  # in-memory state: every start is empty
+    workers: int = Field(1, ge=1, le=64)  # worker processes sharing one database (serve --workers)
     # Beyond the contract's table: knobs tests and sandboxes want.
     seed: int | None = None  # deterministic ids when set
     journal_size: int = Field(1000, ge=1, le=1_000_000)

@@ -27,6 +27,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = REPO / "docker-compose.yml"
+SHARED_COMPOSE = REPO / "docker-compose.shared.yml"
+NGINX_CONF = REPO / "deploy" / "nginx.conf"
 DOCKERIGNORE = REPO / ".dockerignore"
 HEALTH_PATH = "/_emulator/health"
 
@@ -100,6 +102,14 @@ def dockerfile_healthcheck(instructions: list[tuple[str, str]]) -> list[str]:
     if command.startswith("["):
         return exec_form(command, "HEALTHCHECK CMD")
     return ["/bin/sh", "-c", command]
+
+
+def dockerfile_install_target(instructions: list[tuple[str, str]]) -> str:
+    """What the image's ``pip install`` installs, e.g. ``./[postgres]`` (the build context with an extra)."""
+    for keyword, args in instructions:
+        if keyword == "RUN" and "pip install" in args:
+            return shlex.split(args.split("&&")[0])[-1]
+    raise AssertionError("the Dockerfile installs nothing with pip")
 
 
 def _ignore_regex(pattern: str) -> re.Pattern[str]:
@@ -212,6 +222,8 @@ def test_dockerfile_follows_the_contract() -> None:
     assert any(
         "pip install" in args and "--no-cache-dir" in args for k, args in instructions if k == "RUN"
     ), "the project is installed with pip, without a cache"
+    # ... with the PostgreSQL driver, so replicas can share a database (docker-compose.shared.yml)
+    assert dockerfile_install_target(instructions) == "./[postgres]"
 
     assert dockerfile_cmd(instructions) == ["storage-emulator", "serve"]
     check = dockerfile_healthcheck(instructions)
@@ -287,8 +299,9 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
     python = bin_dir / "python"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     base_env.pop("PYTHONPATH", None)  # nothing from the dev checkout may leak in
+    target = dockerfile_install_target(instructions)  # "./[postgres]": the context with its extras
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", str(context)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", str(context) + target.lstrip("./")],
         capture_output=True,
         text=True,
         timeout=900,
@@ -296,6 +309,8 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert install.returncode == 0, f"pip install failed:\n{install.stdout[-4000:]}\n{install.stderr[-4000:]}"
+    driver = subprocess.run([str(python), "-c", "import psycopg"], capture_output=True, text=True, timeout=60)
+    assert driver.returncode == 0, f"the image lacks the postgres extra:\n{driver.stderr}"
 
     port = free_port()
     data_dir = tmp_path / "data"
@@ -380,3 +395,112 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
     # And the health check is not vacuous: with the server gone, it fails.
     check = subprocess.run(check_argv, env=env, capture_output=True, text=True, timeout=30)
     assert check.returncode != 0
+
+
+# --------------------------------------------------------------------------- the shared sandbox
+
+
+def _environment(service: dict) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.partition("=")[::2] for item in environment)
+    return {str(k): str(v) for k, v in environment.items()}
+
+
+def _default(value: str) -> str:
+    """``${NAME:-default}`` -> ``default`` (what compose substitutes when NAME is unset)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def nginx_directives(text: str) -> list[tuple[tuple[str, ...], list[str]]]:
+    """(enclosing blocks, directive words) of an nginx config; braces and semicolons checked."""
+    found: list[tuple[tuple[str, ...], list[str]]] = []
+    stack: list[str] = []
+    words: list[str] = []
+    for token in re.findall(r'"[^"]*"|[{};]|[^\s{};"]+', re.sub(r"#[^\n]*", "", text)):
+        if token == "{":
+            assert words, "a block without a name"
+            stack.append(" ".join(words))
+            words = []
+        elif token == "}":
+            assert not words, f"missing ';' after {' '.join(words)!r}"
+            assert stack, "unbalanced '}'"
+            stack.pop()
+        elif token == ";":
+            assert words, "an empty statement"
+            found.append((tuple(stack), words))
+            words = []
+        else:
+            words.append(token.strip('"'))
+    assert not stack and not words, f"unclosed block(s) {stack} or statement {words}"
+    return found
+
+
+def test_shared_compose_file_structure() -> None:
+    """docker-compose.shared.yml: PostgreSQL, two replicas of the image on it, nginx in front."""
+    doc = yaml.safe_load(SHARED_COMPOSE.read_text(encoding="utf-8"))
+    services = doc["services"]
+    assert set(services) == {"postgres", "emulator-1", "emulator-2", "emulator"}, list(services)
+    image_check = dockerfile_healthcheck(dockerfile_instructions())
+
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    pg_env = _environment(postgres)
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    pg_volume = postgres["volumes"][0].split(":")
+    assert pg_volume[1] == "/var/lib/postgresql/data" and pg_volume[0] in (doc.get("volumes") or {})
+
+    for name in ("emulator-1", "emulator-2"):
+        replica = services[name]
+        assert (SHARED_COMPOSE.parent / replica["build"] / "Dockerfile").is_file()
+        assert replica["image"] == "storage-emulator"
+        assert "ports" not in replica, "replicas are reached through the balancer only"
+        env = _environment(replica)
+        url = env["EMULATOR_DATABASE_URL"]
+        assert url == (f"postgresql+psycopg://{pg_env['POSTGRES_USER']}:{pg_env['POSTGRES_PASSWORD']}"
+                       f"@postgres:5432/{pg_env['POSTGRES_DB']}")
+        # the public URL is the balancer's, as other containers reach it
+        assert _default(env["EMULATOR_PUBLIC_URL"]) == "http://emulator:8080"
+        assert "emulator" in env["EMULATOR_ADMIN_ALLOWED_HOSTS"].split(",")
+        assert _default(env["EMULATOR_WORKERS"]) == "1"
+        assert replica["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        test = replica["healthcheck"]["test"]
+        assert test[0] == "CMD" and test[1:] == image_check, "the replicas' check differs from the image's"
+        assert replica.get("restart") == "unless-stopped"
+    # the second starts once the first is up (schema upgraded, fixtures seeded)
+    assert services["emulator-2"]["depends_on"]["emulator-1"] == {"condition": "service_healthy"}
+
+    balancer = services["emulator"]
+    assert balancer["image"].startswith("nginx:")
+    assert [_default(str(p)) for p in balancer["ports"]] == ["127.0.0.1:8080:8080"]  # loopback unless asked
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in balancer["volumes"]}
+    assert (SHARED_COMPOSE.parent / mounts["/etc/nginx/nginx.conf"]).resolve() == NGINX_CONF
+    assert balancer["depends_on"] == {f"emulator-{i}": {"condition": "service_healthy"} for i in (1, 2)}
+    check = " ".join(balancer["healthcheck"]["test"])
+    assert HEALTH_PATH in check and "127.0.0.1:8080" in check
+    assert "curl" not in check, "nginx's alpine image has busybox wget, not curl"
+
+
+def test_the_balancers_nginx_config() -> None:
+    """Round robin over both replicas, streaming both ways, no body-size cap, the client's Host."""
+    directives = nginx_directives(NGINX_CONF.read_text(encoding="utf-8"))
+
+    def values(name: str, block: str | None = None) -> list[list[str]]:
+        return [words[1:] for blocks, words in directives
+                if words[0] == name and (block is None or any(b.startswith(block) for b in blocks))]
+
+    servers = [args[0] for args in values("server", "upstream")]
+    assert servers == ["emulator-1:8080", "emulator-2:8080"]
+    upstream = next(b for blocks, _ in directives for b in blocks if b.startswith("upstream ")).split()[1]
+    assert values("proxy_pass") == [[f"http://{upstream}"]]
+    assert values("listen") == [["8080"]]
+    assert values("client_max_body_size") == [["0"]]
+    assert values("proxy_request_buffering") == [["off"]]
+    assert values("proxy_buffering") == [["off"]]
+    assert values("proxy_http_version") == [["1.1"]]
+    headers = {args[0].lower(): args[1] for args in values("proxy_set_header")}
+    assert headers["host"] == "$http_host"
+    assert not values("ip_hash") and not values("hash"), "every request may go to either replica"
+    # the upstream names are the compose services
+    services = yaml.safe_load(SHARED_COMPOSE.read_text(encoding="utf-8"))["services"]
+    assert {s.split(":")[0] for s in servers} <= set(services)

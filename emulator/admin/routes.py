@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -39,6 +40,8 @@ async def health(request: Request) -> dict[str, Any]:
         "apis": list(emu.apis),
         "version": __version__,
         "endpoints": endpoints,
+        "workers": emu.settings.workers,  # processes serving this port (serve --workers N)
+        "pid": os.getpid(),  # which process answered
     }
 
 

@@ -92,6 +92,15 @@ class Emulator:
             self.snapshots.restore_file(self.settings.import_file)
             self.tenants.load_files(self.settings.fixtures)
 
+    def attach(self) -> None:
+        """Join a database another process has started (a worker of ``serve --workers N``: the
+        parent created the schema and seeded fixtures, ``--import`` and ``--preload``): read
+        the tenants and make the services; no sweep, which would discard the pending uploads
+        of the workers already serving."""
+        self.tenants.reload()
+        for name, spec in self.apis.items():
+            self._services[name] = spec.service_factory(self)
+
     @property
     def services(self) -> Mapping[str, Service]:
         """Each registered API's service, by API name (made at start)."""
