@@ -212,3 +212,14 @@ class SpaceGuard:
                 return
             self._full = True
         log.warning("store full, refusing new bytes until objects are deleted: %s", reason)
+
+
+def no_room(space: SpaceGuard | None) -> bool:
+    """Whether the disk holding a file database has less than the store's reserve left:
+    bookkeeping rows (the shared journal, limit windows) are then not written, as a write
+    the database cannot checkpoint into a larger file wedges every later write, deletes
+    included."""
+    if space is None or not space.active:
+        return False
+    free = space.free()
+    return free is not None and free < space.reserve
