@@ -11,6 +11,7 @@ import base64
 import fnmatch
 import functools
 import itertools
+import logging
 import re
 import threading
 import time
@@ -27,7 +28,9 @@ from .clock import Clock
 from .db import Database
 from .journal_table import BodyState, JournalTable
 from .logs import log_access
+from .space import SpaceGuard, no_room
 
+log = logging.getLogger("emulator")
 ADMIN_PREFIX = "/_emulator"
 _SECRET_WORDS = ("secret", "token", "sign", "password", "authorization", "x-app-key", "cookie", "credential")
 _NOT_SECRET = {"x-amz-signedheaders", "q-header-list", "q-url-param-list", "x-amz-algorithm", "q-sign-algorithm"}
@@ -215,8 +218,10 @@ class Journal:
     processes may open the table of core/journal_table.py (every replica's requests, ids
     unique across them)."""
 
-    def __init__(self, clock: Clock, size: int = 1000, db: Database | None = None) -> None:
+    def __init__(self, clock: Clock, size: int = 1000, db: Database | None = None,
+                 space: SpaceGuard | None = None) -> None:
         self.clock = clock
+        self._space = space
         self._entries: deque[dict[str, Any]] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -225,6 +230,8 @@ class Journal:
     def record(self, entry: dict[str, Any], bodies: tuple[BodyTap, BodyTap] | None = None) -> None:
         """Keep ``entry``; ``bodies`` (request, response) are rendered only when read."""
         if self._table is not None:
+            if no_room(self._space):
+                return  # the disk is (nearly) full: the journal yields its room to deletes
             entry["id"] = self._table.record(
                 entry, None if bodies is None else (bodies[0].state(), bodies[1].state())
             )
@@ -403,7 +410,11 @@ class JournalMiddleware:
                 entry["expected"] = req.expected
             entry.update(req.extra)
             request_body.stored = list(req.stored)
-            journal.record(entry, (request_body, response_body))
+            try:
+                journal.record(entry, (request_body, response_body))
+            except Exception as exc:  # noqa: BLE001 - bookkeeping never cuts a response
+                log.warning("request journal: the entry of %s %s was not kept: %s",
+                            scope["method"], scope["path"], exc)
             log_access(entry, scope.get("client"))
 
         async def send_wrapper(message: Message) -> None:

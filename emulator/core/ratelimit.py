@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .clock import Clock
 from .db import Base, Database
+from .space import SpaceGuard, is_space_error, no_room
 from .state import execute, joined, peek_live, set_live
 
 SWITCH = "rate_limits"  # the live value (core/state.py): limits on (true) or off (false), once switched
@@ -77,8 +78,10 @@ class RateLimiter:
     and :meth:`hit` is one upsert: a limit holds across replicas. Otherwise (no ``db``, or
     the in-memory database) they live in this object."""
 
-    def __init__(self, clock: Clock, enabled: bool = True, db: Database | None = None) -> None:
+    def __init__(self, clock: Clock, enabled: bool = True, db: Database | None = None,
+                 space: SpaceGuard | None = None) -> None:
         self.clock = clock
+        self._space = space
         self._enabled = enabled
         self._db = db if db is not None and not db.memory else None
         self._windows: dict[tuple[str, str, str], tuple[float, int]] = {}
@@ -111,10 +114,20 @@ class RateLimiter:
                 self._windows[key] = (start, used)
             enabled = self._enabled
         else:
-            row = execute(
-                self._db, HIT,
-                (api, principal, group, now, now, limit.period, now, now, now, limit.period, now),
-            )
+            if no_room(self._space):
+                # The disk is (nearly) full: requests go uncounted, so that deletes can make room.
+                return Decision(True, limit.count, max(0, limit.count - 1), limit.period)
+            try:
+                row = execute(
+                    self._db, HIT,
+                    (api, principal, group, now, now, limit.period, now, now, now, limit.period, now),
+                )
+            except Exception as exc:
+                if not is_space_error(exc):
+                    raise
+                # A disk with no byte left: the request is let through uncounted (deletes must
+                # still work to make room; a limit's bookkeeping never refuses them).
+                return Decision(True, limit.count, max(0, limit.count - 1), limit.period)
             assert row is not None
             start, used = float(row[0]), int(row[1])
             switch = peek_live(self._db, SWITCH)[0]

@@ -43,8 +43,8 @@ class Emulator:
         self.ids = Ids(settings.seed, self.db)
         self.space = SpaceGuard(settings.resolved_database_url, settings.min_free_space)
         self.blobs = BlobStore(self.db, self.clock, space=self.space)
-        self.limiter = RateLimiter(self.clock, enabled=settings.rate_limits, db=self.db)
-        self.journal = Journal(self.clock, settings.journal_size, db=self.db)
+        self.limiter = RateLimiter(self.clock, enabled=settings.rate_limits, db=self.db, space=self.space)
+        self.journal = Journal(self.clock, settings.journal_size, db=self.db, space=self.space)
         self.tenants = Tenants(self.db, apis)
         self.faults = Faults(self.apis, db=self.db)
         self._services: dict[str, Service] = {}

@@ -212,3 +212,20 @@ class SpaceGuard:
                 return
             self._full = True
         log.warning("store full, refusing new bytes until objects are deleted: %s", reason)
+
+
+BOOKKEEPING_ROOM = 4 << 20  # below this much left on the disk, bookkeeping rows are not written
+
+
+def no_room(space: SpaceGuard | None) -> bool:
+    """Whether the disk holding a file database is (nearly) out of space (under 4 MiB left,
+    whatever the store's reserve): bookkeeping rows (the shared journal, limit windows) are
+    then not written, as a write the database cannot checkpoint into a larger file wedges
+    every later write, deletes included."""
+    if space is None or space.directory is None:
+        return False
+    try:
+        st = os.statvfs(space.directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < BOOKKEEPING_ROOM
