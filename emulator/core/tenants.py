@@ -151,9 +151,14 @@ class Tenants:
             self.add(doc)
 
     def add(self, parsed: dict[str, list[TenantModel]]) -> int:
-        """Upsert tenants (same identifying key: the later record wins). Returns how many."""
-        count = 0
-        with self._lock, self.db.session() as s:
+        """Upsert tenants (same identifying key: the later record wins). Returns how many.
+
+        Replicas starting together seed the same fixture files at once: a tenant another
+        process inserted first is a unique-key race, and the transaction runs again (it
+        then updates that row)."""
+
+        def work(s: Session) -> int:
+            count = 0
             position = len(s.execute(select(TenantRow.key)).all())
             for api, records in parsed.items():
                 for record in records:
@@ -162,11 +167,16 @@ class Tenants:
                     data = record.model_dump(mode="json")
                     if row is None:
                         s.add(TenantRow(api=api, key=key, position=position, data=data))
+                        s.flush()
                         position += 1
                     else:
                         row.data = data
                     count += 1
             self._bump(s)
+            return count
+
+        with self._lock:
+            count = self.db.retrying(work)
         self.reload()
         return count
 
