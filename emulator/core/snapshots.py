@@ -41,7 +41,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from .blobs import BlobStore
 from .clock import Clock
-from .contract import Service
+from .contract import ApiSpec, Service
 from .db import Database
 from .ids import Ids
 from .ownership import Scope, ScopeError, parse_scope
@@ -60,6 +60,7 @@ from .snapshot_format import (
 )
 from .snapshot_pg import DatabaseSnapshots
 from .snapshot_store import READ_CHUNK, SnapshotStore
+from .snapshot_upgrade import current_file, current_image, upgrade_in_place
 from .tenants import Tenants
 
 __all__ = ["SUFFIX", "SnapshotConflict", "SnapshotError", "SnapshotNotFound", "Snapshots", "check_name"]
@@ -185,6 +186,10 @@ class Snapshots:
                 states[api] = state
         return states
 
+    def _apis(self) -> list[ApiSpec]:
+        """The registered APIs (their migrations upgrade an older release's snapshot)."""
+        return [spec for spec in self.tenants.specs.values() if isinstance(spec, ApiSpec)]
+
     # -- restoring --------------------------------------------------------------------------
     def restore(self, name: str) -> dict[str, Any]:
         """Bring a snapshot back: a whole one replaces the whole state (and the clock,
@@ -199,6 +204,7 @@ class Snapshots:
                 self._restore(meta, ":memory:", image=data, swap=not self.store.is_imported(name))
             else:
                 path = self.store.file(name)
+                upgrade_in_place(path, self._apis())  # a snapshot saved by an older release
                 if self.store.is_known_good(path):
                     meta = read_meta_file(path)
                 else:
@@ -213,11 +219,12 @@ class Snapshots:
         if not path.is_file():
             raise SnapshotError(f"no such file: {path}")
         if self.pg is not None:
-            return self._restore_pg(path.read_bytes()).describe(path.name)
+            return self._restore_pg(current_image(path.read_bytes(), self._apis())).describe(path.name)
         self._require_sqlite()
-        meta = self.checker.validate_file(path)
-        with self.store.lock:
-            self._restore(meta, str(path.resolve()))
+        with current_file(path, self._apis()) as current:
+            meta = self.checker.validate_file(current)
+            with self.store.lock:
+                self._restore(meta, str(current.resolve()))
         return meta.describe(path.name)
 
     def _restore(self, meta: Meta, target: str, *, image: bytes | None = None, swap: bool = True) -> None:
@@ -287,7 +294,7 @@ class Snapshots:
             buf = bytearray()
             async for piece in body:
                 buf += piece
-            data = bytes(buf)
+            data = await asyncio.to_thread(current_image, bytes(buf), self._apis())
             meta = await asyncio.to_thread(self.checker.validate_image, data)
             if self.pg is not None:
                 await asyncio.to_thread(self.pg.put, name, data, meta)
@@ -298,6 +305,7 @@ class Snapshots:
         tmp = await asyncio.to_thread(self.store.temporary, name)
         try:
             await self.store.write(tmp, body)
+            await asyncio.to_thread(upgrade_in_place, tmp, self._apis())
             meta = await asyncio.to_thread(self.checker.validate_file, tmp)
             await asyncio.to_thread(self.store.publish, tmp, name)
         except BaseException:

@@ -70,14 +70,36 @@ def test_a_0_1_0_data_dir_opens_upgrades_and_serves_its_data(tmp_path: Path) -> 
         assert c.get("/_emulator/objects", params={"api": "jpush"}).json()["total"] == 3
 
 
-@pytest.mark.xfail(reason="core/snapshot_check.py wants exactly today's tables: a 0.1.0 snapshot lacks "
-                   "core/shared.py's (snapshots carry no schema version yet)", strict=False)
 def test_a_snapshot_saved_by_0_1_0_restores_after_the_upgrade(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(data_dir=_data_dir(tmp_path)))) as c:
         c.post("/_emulator/reset").raise_for_status()
         r = c.post("/_emulator/snapshots/before-upgrade/restore")
         assert r.status_code == 200, r.text
         assert c.get("/_emulator/objects", params={"api": "pan123"}).json()["total"] == COUNTS["pan123"]
+
+
+def test_a_0_1_0_snapshot_file_imports_into_an_in_memory_emulator_and_restores(tmp_path: Path) -> None:
+    """PUT /_emulator/snapshots/{name} with a 0.1.0 file: upgraded as it arrives (the image
+    path, also PostgreSQL's), then restored like any other."""
+    old = FIXTURE / "snapshots" / "before-upgrade.snapshot"
+    data = old.read_bytes()
+    with TestClient(create_app(Settings(database_url="sqlite://"))) as c:
+        r = c.put("/_emulator/snapshots/old", content=data)
+        assert r.status_code == 201, r.text
+        assert c.post("/_emulator/snapshots/old/restore").status_code == 200
+        assert c.get("/_emulator/objects", params={"api": "nextjoy"}).json()["total"] == COUNTS["nextjoy"]
+    assert old.read_bytes() == data  # the fixture itself untouched
+
+
+def test_restoring_a_0_1_0_file_directly_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """--import FILE (Snapshots.restore_file) upgrades a temporary copy, never the user's file."""
+    copy = tmp_path / "old.snapshot"
+    shutil.copyfile(FIXTURE / "snapshots" / "before-upgrade.snapshot", copy)
+    before = copy.read_bytes()
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data"))) as c:
+        c.app.state.emulator.snapshots.restore_file(copy)
+        assert c.get("/_emulator/objects", params={"api": "antelope"}).json()["total"] == COUNTS["antelope"]
+    assert copy.read_bytes() == before
 
 
 def test_the_migrations_make_the_models_schema_on_sqlite(tmp_path: Path) -> None:
