@@ -11,7 +11,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from helpers import REPO, basic
 from sqlalchemy import inspect
