@@ -94,16 +94,17 @@ class Pan123Service(ServiceBase):
             return Config()
 
     # -- Service hooks (core/contract.py) --------------------------------------------------
-    def save_state(self) -> dict[str, Any]:
-        """The runtime config (part of a whole snapshot; the row itself travels too)."""
-        return state_of(self.config)
+    def save_state(self) -> dict[str, Any] | None:
+        """Nothing besides the rows: the config is a row a whole snapshot copies. (Reading it
+        here would open a session while the snapshot's copy holds the database.)"""
+        return None
 
     def check_state(self, state: Any) -> Config:
         """The config a saved state holds, checked as ``POST /_emulator/pan123/config`` checks it."""
         return config_of_state(state)
 
     def load_state(self, state: dict[str, Any] | None) -> None:
-        """A whole snapshot's config (also those saved before it was a row) becomes the row."""
+        """The config a whole snapshot saved before it was a row becomes the row."""
         config = self.check_state(state)
         with self.emu.db.session() as s:
             self._write_config(s, config)
