@@ -62,6 +62,8 @@ def _sqlite(raw: PoolProxiedConnection) -> sqlite3.Connection:
 # deadlock, or SQLite's busy timeout ran out waiting for the write lock.
 PG_RETRY_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 SQLITE_RETRY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+PG_UNIQUE_VIOLATION = "23505"
+SQLITE_UNIQUE_CODES = frozenset({2067, 1555})  # SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
 # Connections per process. Routes run on a thread pool (40 threads), uploads hash on another
 # thread: a transaction waits for a free connection instead of failing. PostgreSQL's default
 # max_connections (100) takes two processes at this size; more replicas: raise it there.
@@ -74,13 +76,15 @@ T = TypeVar("T")
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure that running the same transaction again may clear:
-    a unique/foreign-key race (IntegrityError), a PostgreSQL serialization failure or
+    a unique-key race (an IntegrityError of a unique or primary key), a PostgreSQL serialization failure or
     deadlock, SQLite's "database is locked" (busy timeout ran out)."""
-    if isinstance(exc, IntegrityError):
-        return True
     if not isinstance(exc, DBAPIError):
         return False
     orig = exc.orig
+    if isinstance(exc, IntegrityError):  # only a unique key lost to another transaction (not NOT NULL, ...)
+        if isinstance(orig, sqlite3.Error):
+            return getattr(orig, "sqlite_errorcode", None) in SQLITE_UNIQUE_CODES or "UNIQUE constraint" in str(orig)
+        return getattr(orig, "sqlstate", None) == PG_UNIQUE_VIOLATION
     if getattr(orig, "sqlstate", None) in PG_RETRY_STATES:
         return True
     if isinstance(orig, sqlite3.Error):

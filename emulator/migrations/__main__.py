@@ -58,7 +58,7 @@ def revision(message: str, location: str, url: str | None = None) -> Path | None
     with tempfile.TemporaryDirectory() as tmp:
         db = _database(url, tmp)
         try:
-            _upgrade_only(db, apis)
+            upgrade_only(db, apis)
             if not diff(db, apis, location):
                 print(f"{location}: the models match the migrations, nothing to write")
                 return None
@@ -96,7 +96,7 @@ def revision(message: str, location: str, url: str | None = None) -> Path | None
     return path
 
 
-def _upgrade_only(db: Database, apis: Sequence[ApiSpec]) -> None:
+def upgrade_only(db: Database, apis: Sequence[ApiSpec]) -> None:
     """The database at heads through the migrations alone (no create_all of missing tables)."""
     from . import locked, stamp_release_010
 
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = _database(args.database_url, tmp)
         try:
-            _upgrade_only(db, apis)
+            upgrade_only(db, apis)
             if args.command == "upgrade":
                 return 0
             found = diff(db, apis)
