@@ -52,6 +52,16 @@ if TYPE_CHECKING:
 CONFIG_VALUE = "pan123.config"  # absent: the documented defaults
 
 
+class _Stored(Config):
+    """``Pan123Service.config`` on a shared database: a field assigned is stored at once."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        store = self.__dict__.get("_store")
+        if store is not None:
+            store(self)
+
+
 class Pan123Service(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
@@ -68,8 +78,18 @@ class Pan123Service(ServiceBase):
 
     @property
     def config(self) -> Config:
-        """The config as it is now, whichever process changed it last."""
-        return self._config()
+        """The config as it is now, whichever process changed it last. Assigning one of its
+        fields (``service.config.slice_size = n``, as tests do) stores the change."""
+        if self.emu.db.memory:
+            return self._config()  # the remembered object itself
+        stored = _Stored(**asdict(self._config()))
+        stored.__dict__["_store"] = self._store
+        return stored
+
+    def _store(self, config: Config) -> None:
+        with self.emu.db.session() as s:
+            self._write_config(s, config)
+        self._remember(config)
 
     def _config(self) -> Config:
         if self._remembered is not None:
@@ -112,6 +132,7 @@ class Pan123Service(ServiceBase):
 
     @staticmethod
     def _write_config(s: Any, config: Config) -> None:
+        config = Config(**asdict(config))
         if config == Config():
             forget(s, CONFIG_VALUE)
         else:
@@ -128,7 +149,7 @@ class Pan123Service(ServiceBase):
 
     # -- config ----------------------------------------------------------------------------
     def config_doc(self, config: Config | None = None) -> dict[str, Any]:
-        config = self.config if config is None else config
+        config = self._config() if config is None else config
         return {**asdict(config), "qps": config.qps_table(), "rate_limits": self.emu.limiter.enabled}
 
     def update_config(self, body: Any) -> dict[str, Any]:
@@ -161,7 +182,7 @@ class Pan123Service(ServiceBase):
         if not hmac.compare_digest(client_secret.encode(), tenant.client_secret.encode()):
             raise Pan123Error.FAILED("clientID或clientSecret错误", reason=f"wrong clientSecret for {client_id}")
         now = self.emu.clock.now()
-        expires = int(now + self.config.token_lifetime)
+        expires = int(now + self._config().token_lifetime)
         token = auth.mint_token(tenant, expires, self.emu.ids.hex(16))
         with self.emu.db.session() as s:
             s.add(Pan123Token(token=token, client_id=tenant.client_id, issued_at=now, expires_at=expires))
