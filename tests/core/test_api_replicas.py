@@ -125,7 +125,7 @@ def references_match(emu: Emulator) -> None:
             if table.name not in ("blobs", "blob_chunks") and "blob_id" in table.c:
                 for blob_id in s.execute(select(table.c.blob_id)).scalars():
                     refs[blob_id] = refs.get(blob_id, 0) + 1
-        counts = dict(s.execute(select(Blob.id, Blob.refcount).where(Blob.state == "ready")).tuples().all())
+        counts = {r.id: r.refcount for r in s.execute(select(Blob.id, Blob.refcount).where(Blob.state == "ready"))}
     assert counts == refs
 
 
