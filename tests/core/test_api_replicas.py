@@ -20,11 +20,12 @@ from fastapi.testclient import TestClient
 from helpers import pan123_slice_url
 from sqlalchemy import func, select
 
-from emulator.apis.pan123.models import Pan123File, Pan123UploadCheck
+from emulator.apis.pan123.models import Pan123File
 from emulator.app import create_app
 from emulator.core.blobs import Blob
 from emulator.core.db import Base
 from emulator.core.runtime import Emulator
+from emulator.core.shared import SharedValue
 from emulator.settings import Settings
 from emulator.testing.handle import EmulatorHandle
 
@@ -124,7 +125,7 @@ def references_match(emu: Emulator) -> None:
             if table.name not in ("blobs", "blob_chunks") and "blob_id" in table.c:
                 for blob_id in s.execute(select(table.c.blob_id)).scalars():
                     refs[blob_id] = refs.get(blob_id, 0) + 1
-        counts = dict(s.execute(select(Blob.id, Blob.refcount).where(Blob.state == "ready")).tuples().all())
+        counts = {r.id: r.refcount for r in s.execute(select(Blob.id, Blob.refcount).where(Blob.state == "ready"))}
     assert counts == refs
 
 
@@ -181,7 +182,7 @@ def test_pan123_upload_completed_on_one_replica_settles_on_the_other_with_its_di
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # replica a computes the digest in the background
         with a.emu.db.session() as s:
-            if s.execute(select(Pan123UploadCheck)).first() is not None:
+            if s.execute(select(SharedValue).where(SharedValue.name.startswith("pan123.check."))).first():
                 break
         time.sleep(0.05)
     else:
@@ -255,7 +256,7 @@ def test_antelope_old_snapshot_state_and_the_hooks_read_the_database(pair):
     a.service("antelope").load_state({"instance": "abcdef01", "counter": 41})  # a snapshot of before
     obj = Antelope(b.client).ok(Antelope(b.client).upload2(b"after restore", key="/r"))
     assert obj["obj_id"][8:16] == "abcdef01" and obj["obj_id"][-6:] == f"{42:06x}"
-    assert a.service("antelope").save_state() == {"instance": "abcdef01", "counter": 42}
+    assert a.service("antelope").obj_id_state() == {"instance": "abcdef01", "counter": 42}
 
 
 # -- JPush, WeChat, NextJoy ---------------------------------------------------------------------

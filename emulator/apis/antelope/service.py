@@ -102,9 +102,15 @@ class AntelopeService(ServiceBase):
         return f"{seconds:08x}{self._instance(s)}{area_id & 0xFF:02x}{count:06x}"
 
     # -- snapshot hooks (core/snapshots.py): the obj_id instance and counter ---------------
-    # They are rows that a whole snapshot copies anyway; the hooks keep snapshot files
-    # written before that (which carry them only here) restoring the same ids.
-    def save_state(self) -> dict[str, Any]:
+    # They are rows that a whole snapshot copies anyway, so nothing is saved besides them;
+    # load_state keeps snapshot files written before (which carry them only in their meta)
+    # restoring the same ids.
+    def save_state(self) -> dict[str, Any] | None:
+        return None
+
+    def obj_id_state(self) -> dict[str, Any]:
+        """The instance id and counter every process draws from (what snapshots of before
+        saved as this service's state)."""
         with self.emu.db.session() as s:
             value = counter(s, COUNTER)
             return {"instance": self._instance(s),

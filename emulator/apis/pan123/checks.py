@@ -6,9 +6,10 @@ the check ends ``async_seconds`` after ``upload_complete`` on the emulator clock
 anyone polls or not: the file comes into being, or the upload fails with the reason.
 
 Several processes may serve one emulator: the digests a check computed are kept in the
-database (``Pan123UploadCheck``) for whichever process settles the upload (a process that
-finds none, e.g. after a restart, computes them itself), and settling locks the upload row,
-so one upload becomes exactly one file."""
+database (the named value ``pan123.check.<upload id>``, with the submission and slices they
+belong to) for whichever process settles the upload (a process that finds none, e.g. after
+a restart, computes them itself), and settling locks the upload row, so one upload becomes
+exactly one file."""
 
 from __future__ import annotations
 
@@ -17,20 +18,31 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.orm import object_session
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, object_session
 
 from ...core.errors import VendorError
-from ...core.shared import upsert
+from ...core.shared import SharedValue, forget, read_value, write_value
 from .config import Config
 from .errors import Pan123Error
-from .models import Pan123FileMeta, Pan123Upload, Pan123UploadCheck, Pan123UploadPart
+from .models import Pan123FileMeta, Pan123Upload, Pan123UploadPart
 from .rules import DISK, wire_id
 from .sessions import Sessions, locked_upload, parts_in_order, upload_parts
 from .tenant import Tenant
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
+
+DIGESTS = "pan123.check."  # + upload id: {"completed_at", "blobs", "md5", "sha1"}
+Key = tuple[str, float, tuple[int, ...]]  # (upload id, completed_at, slice blob ids): one submission
+
+
+def recorded(s: Session, key: Key) -> str | None:
+    """``md5:sha1`` recorded for exactly this submission of the upload, if any."""
+    value = read_value(s, DIGESTS + key[0])
+    if not isinstance(value, dict) or value.get("completed_at") != key[1] or value.get("blobs") != list(key[2]):
+        return None
+    return f"{value.get('md5', '')}:{value.get('sha1', '')}"
 
 
 class Checks:
@@ -40,12 +52,15 @@ class Checks:
         self.sessions = sessions
         # this process's digests under way, by (upload id, completed_at): never mistaken for
         # those of an upload that came back under the same id after a reset
-        self._verifications: dict[tuple[str, float, tuple[int, ...]], asyncio.Task[str]] = {}
+        self._verifications: dict[Key, asyncio.Task[str]] = {}
 
     def forget(self) -> None:
         """Rows were reset or restored: MD5s this process is computing may be stale (an
-        upload id can come back with other slices); they are computed again."""
+        upload id can come back with other slices); they are computed again, and the
+        recorded ones go (each names its submission, so a stale one is never used anyway)."""
         self._verifications.clear()
+        with self.emu.db.session() as s:
+            s.execute(delete(SharedValue).where(SharedValue.name.startswith(DIGESTS, autoescape=True)))
 
     def start(self, up: Pan123Upload, parts: list[Pan123UploadPart]) -> list[int]:
         """``upload_complete`` begins the check (the caller then calls :meth:`verify_later`
@@ -54,7 +69,7 @@ class Checks:
             "verifying", self.emu.clock.now(), 0, None, None)
         session = object_session(up)
         if session is not None:  # digests of an earlier attempt (a failed check) do not count
-            session.execute(delete(Pan123UploadCheck).where(Pan123UploadCheck.upload_id == up.id))
+            forget(session, DIGESTS + up.id)
         return [p.blob_id for p in parts]
 
     # The whole-file MD5 of a multi-slice upload: slices streamed in order through one MD5
@@ -90,35 +105,32 @@ class Checks:
             self._verifications[key] = task
         return task
 
-    async def _compute(self, key: tuple[str, float, tuple[int, ...]], blob_ids: list[int], sha1: bool) -> str:
+    async def _compute(self, key: Key, blob_ids: list[int], sha1: bool) -> str:
         digest = await self._md5_of(blob_ids, sha1)
         await asyncio.to_thread(self._record, key, digest)
         return digest
 
-    def _record(self, key: tuple[str, float, tuple[int, ...]], digest: str) -> None:
+    def _record(self, key: Key, digest: str) -> None:
         """Keep computed digests for every process, if the upload is still the one they
         were computed for (same submission, same slices)."""
         upload_id, completed_at, blob_ids = key
         md5, _, sha1 = digest.partition(":")
-        table = Pan123UploadCheck.__table__
-        assert isinstance(table, Table)
         with self.emu.db.session() as s:
             up = s.get(Pan123Upload, upload_id)
             if up is None or up.state != "verifying" or up.completed_at != completed_at:
                 return
             if tuple(p.blob_id for p in upload_parts(s, upload_id)) != blob_ids:
                 return
-            values = {"upload_id": upload_id, "completed_at": completed_at, "md5": md5, "sha1": sha1}
-            s.execute(upsert(s, table, values, ["upload_id"], {"completed_at": completed_at, "md5": md5,
-                                                                "sha1": sha1}))
+            write_value(s, DIGESTS + upload_id, {"completed_at": completed_at, "blobs": list(blob_ids),
+                                                 "md5": md5, "sha1": sha1})
 
     async def _verified_md5(self, up: Pan123Upload, blob_ids: list[int]) -> str:
         """``md5:sha1`` of a verifying upload: recorded by any process, else computed here."""
         key = (up.id, up.completed_at or 0.0, tuple(blob_ids))
         with self.emu.db.session() as s:
-            known = s.get(Pan123UploadCheck, up.id)
-            if known is not None and known.completed_at == key[1]:
-                return f"{known.md5}:{known.sha1}"
+            known = recorded(s, key)
+        if known is not None:
+            return known
         task = self._verifications.get(key)
         if task is None:  # e.g. upload_complete reached another process, or this one restarted
             task = self.verify_later(up.id, blob_ids)
@@ -177,7 +189,7 @@ class Checks:
             if current is None or current.state != "verifying" or current.completed_at != up.completed_at:
                 return  # settled by a concurrent request, or reset meanwhile
             up = current
-            s.execute(delete(Pan123UploadCheck).where(Pan123UploadCheck.upload_id == up.id))
+            forget(s, DIGESTS + up.id)
             tenant = self.emu.tenants.get("pan123", up.client_id)
             if md5 != up.etag:
                 up.state, up.error, up.verified_md5 = "failed", "文件MD5校验失败,上传的内容与etag不一致", md5

@@ -126,22 +126,3 @@ class Pan123FileMeta(_OwnedThroughFile, Base):
     trashed_at: Mapped[float | None] = mapped_column(Float)
     sha1: Mapped[str | None] = mapped_column(String(40))
 
-
-class Pan123UploadCheck(Base):
-    """The whole-file digests the asynchronous check of an upload computed (``md5``, and
-    ``sha1`` for the cloud disk), kept so that whichever process settles the upload uses
-    them instead of reading every slice again. ``completed_at`` ties them to one
-    ``upload_complete`` (an upload id may come back after a reset with other slices)."""
-
-    __tablename__ = "pan123_upload_checks"
-    __tenant_api__ = "pan123"  # whose rows: its upload's (core/ownership.py)
-
-    @classmethod
-    def owned_by(cls, tenants: list[Any]) -> ColumnElement[bool]:
-        uploads = select(Pan123Upload.id).where(Pan123Upload.client_id.in_(sorted({t.client_id for t in tenants})))
-        return cls.upload_id.in_(uploads)
-
-    upload_id: Mapped[str] = mapped_column(ForeignKey("pan123_uploads.id", ondelete="CASCADE"), primary_key=True)
-    completed_at: Mapped[float] = mapped_column(Float)
-    md5: Mapped[str] = mapped_column(String(32))
-    sha1: Mapped[str] = mapped_column(String(40), default="")

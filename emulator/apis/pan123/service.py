@@ -52,6 +52,16 @@ if TYPE_CHECKING:
 CONFIG_VALUE = "pan123.config"  # absent: the documented defaults
 
 
+class _Stored(Config):
+    """``Pan123Service.config`` on a shared database: a field assigned is stored at once."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        store = self.__dict__.get("_store")
+        if store is not None:
+            store(self)
+
+
 class Pan123Service(ServiceBase):
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
@@ -68,8 +78,18 @@ class Pan123Service(ServiceBase):
 
     @property
     def config(self) -> Config:
-        """The config as it is now, whichever process changed it last."""
-        return self._config()
+        """The config as it is now, whichever process changed it last. Assigning one of its
+        fields (``service.config.slice_size = n``, as tests do) stores the change."""
+        if self.emu.db.memory:
+            return self._config()  # the remembered object itself
+        stored = _Stored(**asdict(self._config()))
+        stored.__dict__["_store"] = self._store
+        return stored
+
+    def _store(self, config: Config) -> None:
+        with self.emu.db.session() as s:
+            self._write_config(s, config)
+        self._remember(config)
 
     def _config(self) -> Config:
         if self._remembered is not None:
@@ -94,16 +114,17 @@ class Pan123Service(ServiceBase):
             return Config()
 
     # -- Service hooks (core/contract.py) --------------------------------------------------
-    def save_state(self) -> dict[str, Any]:
-        """The runtime config (part of a whole snapshot; the row itself travels too)."""
-        return state_of(self.config)
+    def save_state(self) -> dict[str, Any] | None:
+        """Nothing besides the rows: the config is a row a whole snapshot copies. (Reading it
+        here would open a session while the snapshot's copy holds the database.)"""
+        return None
 
     def check_state(self, state: Any) -> Config:
         """The config a saved state holds, checked as ``POST /_emulator/pan123/config`` checks it."""
         return config_of_state(state)
 
     def load_state(self, state: dict[str, Any] | None) -> None:
-        """A whole snapshot's config (also those saved before it was a row) becomes the row."""
+        """The config a whole snapshot saved before it was a row becomes the row."""
         config = self.check_state(state)
         with self.emu.db.session() as s:
             self._write_config(s, config)
@@ -111,6 +132,7 @@ class Pan123Service(ServiceBase):
 
     @staticmethod
     def _write_config(s: Any, config: Config) -> None:
+        config = Config(**asdict(config))
         if config == Config():
             forget(s, CONFIG_VALUE)
         else:
@@ -127,7 +149,7 @@ class Pan123Service(ServiceBase):
 
     # -- config ----------------------------------------------------------------------------
     def config_doc(self, config: Config | None = None) -> dict[str, Any]:
-        config = self.config if config is None else config
+        config = self._config() if config is None else config
         return {**asdict(config), "qps": config.qps_table(), "rate_limits": self.emu.limiter.enabled}
 
     def update_config(self, body: Any) -> dict[str, Any]:
@@ -160,7 +182,7 @@ class Pan123Service(ServiceBase):
         if not hmac.compare_digest(client_secret.encode(), tenant.client_secret.encode()):
             raise Pan123Error.FAILED("clientID或clientSecret错误", reason=f"wrong clientSecret for {client_id}")
         now = self.emu.clock.now()
-        expires = int(now + self.config.token_lifetime)
+        expires = int(now + self._config().token_lifetime)
         token = auth.mint_token(tenant, expires, self.emu.ids.hex(16))
         with self.emu.db.session() as s:
             s.add(Pan123Token(token=token, client_id=tenant.client_id, issued_at=now, expires_at=expires))
