@@ -46,6 +46,11 @@ def mem(client, emu):
     return client, emu, Kit(client), Kit(client, SECOND)
 
 
+# A scoped restore runs on SQLite only; on PostgreSQL it answers 400
+# (test_a_scoped_restore_on_postgresql_is_refused_and_changes_nothing).
+SCOPED_RESTORE_NEEDS_SQLITE = pytest.mark.sqlite_only("a scoped restore runs on SQLite only")
+
+
 def save(client, name, tenants=None):
     body = {"name": name} if tenants is None else {"name": name, "tenants": tenants}
     return ok(client.post("/_emulator/snapshots", json=body), 201)
@@ -212,7 +217,7 @@ def test_scoped_restore_after_a_scoped_reset_brings_the_bytes_back(world):
     assert_refcounts_exact(emu)
 
 
-@pytest.mark.sqlite_only("a scoped restore runs on SQLite only (PostgreSQL answers 400: test_a_scoped_restore_on_postgresql_is_refused_and_changes_nothing)")
+@SCOPED_RESTORE_NEEDS_SQLITE
 def test_scoped_restore_shares_bytes_other_tenants_hold(mem):
     client, emu, a, b = mem
     same = b"the same line\n"
@@ -263,7 +268,7 @@ def test_scoped_restore_renumbers_ids_that_other_tenants_took_and_keeps_listing_
     assert_refcounts_exact(emu)
 
 
-@pytest.mark.sqlite_only("a scoped restore runs on SQLite only (PostgreSQL answers 400: test_a_scoped_restore_on_postgresql_is_refused_and_changes_nothing)")
+@SCOPED_RESTORE_NEEDS_SQLITE
 def test_scoped_snapshot_of_one_nextjoy_tenant_covers_its_bucket_only(mem):
     client, _emu, a, b = mem
     a.nextjoy("k.txt", b"a's object")
@@ -280,7 +285,7 @@ def test_scoped_snapshot_of_one_nextjoy_tenant_covers_its_bucket_only(mem):
     ]
 
 
-@pytest.mark.sqlite_only("a scoped restore runs on SQLite only (PostgreSQL answers 400: test_a_scoped_restore_on_postgresql_is_refused_and_changes_nothing)")
+@SCOPED_RESTORE_NEEDS_SQLITE
 def test_scoped_restore_brings_back_a_tenant_that_was_replaced(mem):
     client, _emu, _a, b = mem
     b.jpush(b"x\n")
