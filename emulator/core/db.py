@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -34,6 +34,14 @@ WAL_LIMIT = 4 << 20
 
 class Base(DeclarativeBase):
     """Declarative base of every table. A table whose rows survive ``reset`` sets ``__keep_on_reset__``."""
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, typed as one (``__table__`` is typed loosely: a ``FromClause``),
+    for Core statements over it."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _is_memory(url: str) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy import Integer, Table, Text, bindparam, case, delete, select, up
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .contract import ApiSpec
-from .db import Base, Database
+from .db import Base, Database, table_of
 from .fault_rules import FaultRuleError, Rule, parse_rule
 from .state import bump, deleted, joined, peek_live
 
@@ -40,9 +40,7 @@ class FaultRuleRow(Base):
 
 
 def _rows() -> Table:
-    table = FaultRuleRow.__table__
-    assert isinstance(table, Table)
-    return table
+    return table_of(FaultRuleRow)
 
 
 def _count_statement() -> Any:

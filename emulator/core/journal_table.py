@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Integer, LargeBinary, String, Table, Text, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base, Database
+from .db import Base, Database, table_of
 from .state import deleted, execute
 
 # One body's state as stored: (size, content type, stored [{size, md5}], the first bytes kept)
@@ -47,9 +47,7 @@ TRIM_EVERY = 16  # entries beyond the newest ``size`` go every 16th insert; read
 
 
 def _table() -> Table:
-    table = JournalRow.__table__
-    assert isinstance(table, Table)
-    return table
+    return table_of(JournalRow)
 
 
 class JournalTable:

@@ -15,7 +15,7 @@ from sqlalchemy import Float, Integer, String, Table, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .clock import Clock
-from .db import Base, Database
+from .db import Base, Database, table_of
 from .space import SpaceGuard, is_space_error, no_room
 from .state import execute, joined, peek_live, set_live
 
@@ -56,9 +56,7 @@ class RateWindow(Base):
 
 
 def _table() -> Table:
-    table = RateWindow.__table__
-    assert isinstance(table, Table)
-    return table
+    return table_of(RateWindow)
 
 
 # hit() as one statement: a window that closed (or lies ahead of a clock set back) opens

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.dml import Insert
 
-from .db import Base
+from .db import Base, table_of
 
 
 class SharedValue(Base):
@@ -59,8 +59,7 @@ def upsert(
 def next_value(session: Session, name: str, by: int = 1, start: int = 0) -> int:
     """Add ``by`` to counter ``name`` (created at ``start``) and answer the new value, in
     one statement: two processes never get the same value."""
-    table = SharedCounter.__table__
-    assert isinstance(table, Table)
+    table = table_of(SharedCounter)
     stmt = upsert(
         session, table, {"name": name, "value": start + by}, ["name"], {"value": table.c.value + by}
     ).returning(table.c.value)
@@ -74,8 +73,7 @@ def counter(session: Session, name: str) -> int | None:
 
 
 def set_counter(session: Session, name: str, value: int) -> None:
-    table = SharedCounter.__table__
-    assert isinstance(table, Table)
+    table = table_of(SharedCounter)
     session.execute(upsert(session, table, {"name": name, "value": value}, ["name"], {"value": value}))
 
 
@@ -85,11 +83,26 @@ def read_value(session: Session, name: str) -> Any | None:
     return None if raw is None else json.loads(raw)
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 def write_value(session: Session, name: str, value: Any) -> None:
-    table = SharedValue.__table__
-    assert isinstance(table, Table)
-    raw = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    table = table_of(SharedValue)
+    raw = _dumps(value)
     session.execute(upsert(session, table, {"name": name, "value": raw}, ["name"], {"value": raw}))
+
+
+def first_value(session: Session, name: str, proposal: Any) -> Any:
+    """The value stored under ``name``; when there is none, ``proposal`` is stored and
+    answered. One statement: of two processes proposing at once, the first stored wins
+    and both answer it."""
+    table = table_of(SharedValue)
+    raw = session.execute(select(table.c.value).where(table.c.name == name)).scalar_one_or_none()
+    if raw is None:
+        stmt = upsert(session, table, {"name": name, "value": _dumps(proposal)}, ["name"], {"value": table.c.value})
+        raw = session.execute(stmt.returning(table.c.value)).scalar_one()
+    return json.loads(raw)
 
 
 def forget(session: Session, *names: str) -> None:

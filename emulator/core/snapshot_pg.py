@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from .blobs import Blob, BlobChunk
-from .db import Base, Database
+from .db import Base, Database, table_of
 from .ownership import CONTENT_TABLES, Scope, blob_columns, scope_records
 from .snapshot_copy import _save_clause, snapshotted
 from .snapshot_format import META, Meta, SnapshotError, SnapshotNotFound, meta_from
@@ -157,7 +157,7 @@ class DatabaseSnapshots:
                         rows += len(batch)
                         for r in batch:
                             blob_ids.update(r[c] for (t, c) in refs if t == table.name and r.get(c) is not None)
-                blobs, chunks = _table(Blob), _table(BlobChunk)
+                blobs, chunks = table_of(Blob), table_of(BlobChunk)
                 query = select(blobs).where(blobs.c.state == "ready")
                 if scope is not None:
                     query = query.where(blobs.c.id.in_(blob_ids or {-1}))
@@ -186,7 +186,7 @@ class DatabaseSnapshots:
             raw: Any = engine.raw_connection().driver_connection
             raw.deserialize(image)
             tables = [t for t in Base.metadata.sorted_tables if snapshotted(t)]
-            blobs, chunks = _table(Blob), _table(BlobChunk)
+            blobs, chunks = table_of(Blob), table_of(BlobChunk)
             with self.db.session() as s, engine.connect() as source:
                 live: Connection = s.connection()
                 pending = set(live.execute(select(blobs.c.id).where(blobs.c.state == "pending")).scalars())
@@ -210,10 +210,6 @@ class DatabaseSnapshots:
             engine.dispose()
 
 
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _advance_sequence(conn: Connection, table: Table) -> None:

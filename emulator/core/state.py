@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, CursorResult, String, Table, Text, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
-from .db import Base, Database
+from .db import Base, Database, table_of
 from .shared import upsert
 
 
@@ -45,9 +45,7 @@ class LiveState(Base):
 
 
 def _live() -> Table:
-    table = LiveState.__table__
-    assert isinstance(table, Table)
-    return table
+    return table_of(LiveState)
 
 
 # The reads every call may make, as driver SQL on a pooled connection: SQLAlchemy's Core
@@ -59,13 +57,15 @@ _READS = {
 }
 
 
+def _driver_sql(db: Database, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the driver's own style (psycopg's ``%s``)."""
+    return sql if db.engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
 def _read(db: Database, kind: str, name: str) -> Any:
     """The row ``name`` of a shared table (``kind``), or None."""
-    engine = db.engine
-    sql = _READS[kind]
-    if engine.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    raw = engine.raw_connection()
+    sql = _driver_sql(db, _READS[kind])
+    raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
         try:
@@ -102,11 +102,17 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
                 del _open.sessions[key]
 
 
+def _open_session(db: Database) -> Session | None:
+    """The session whose transaction this thread has open on ``db``, if any."""
+    session = _open.sessions.get(id(db.engine.pool))
+    return session if session is not None and session.in_transaction() else None
+
+
 @contextmanager
 def joined(db: Database) -> Iterator[Session]:
     """The transaction this thread has open on ``db`` (it commits with it), else a new one."""
-    session = _open.sessions.get(id(db.engine.pool))
-    if session is not None and session.in_transaction():
+    session = _open_session(db)
+    if session is not None:
         yield session
         return
     with db.session() as fresh:
@@ -119,10 +125,9 @@ def execute(db: Database, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] 
     its first row: the per-request writes (a limit window, a journal entry) without the
     ORM's cost (measured ~10x the statement's). Inside a transaction this thread has open
     on ``db`` it runs in that one (see :func:`joined`)."""
-    if db.engine.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    session = _open.sessions.get(id(db.engine.pool))
-    if session is not None and session.in_transaction():
+    sql = _driver_sql(db, sql)
+    session = _open_session(db)
+    if session is not None:
         result = session.connection().exec_driver_sql(sql, params)
         return tuple(result.one()) if result.returns_rows else None
     raw = db.engine.raw_connection()

@@ -10,14 +10,13 @@ object releases its bytes only in the transaction that deleted it."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, Table, func, literal, select
+from sqlalchemy import BigInteger, func, literal, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import BlobTooLarge, StagedBlob
@@ -25,7 +24,7 @@ from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.guards import drop, hold, hold_all
 from ...core.preload import PreloadError, refusal, segments, where
-from ...core.shared import SharedValue, counter, next_value, set_counter, upsert
+from ...core.shared import counter, first_value, next_value, set_counter, write_value
 from . import auth
 from .errors import AntelopeError
 from .messages import Attachment, EventMessage
@@ -85,14 +84,8 @@ class AntelopeService(ServiceBase):
     # -- ids -----------------------------------------------------------------------------
     def _instance(self, s: Session) -> str:
         """The instance id every process uses: the first one stored wins (one statement)."""
-        table = SharedValue.__table__
-        assert isinstance(table, Table)
-        raw = s.execute(select(table.c.value).where(table.c.name == INSTANCE_VALUE)).scalar_one_or_none()
-        if raw is None:
-            proposal = json.dumps({"instance": self._proposed_instance})
-            stmt = upsert(s, table, {"name": INSTANCE_VALUE, "value": proposal}, ["name"], {"value": table.c.value})
-            raw = s.execute(stmt.returning(table.c.value)).scalar_one()
-        instance = json.loads(raw).get("instance") if raw else None
+        stored = first_value(s, INSTANCE_VALUE, {"instance": self._proposed_instance})
+        instance = stored.get("instance") if isinstance(stored, dict) else None
         return instance if isinstance(instance, str) else self._proposed_instance
 
     def new_obj_id(self, s: Session, area_id: int) -> str:
@@ -120,11 +113,8 @@ class AntelopeService(ServiceBase):
         if state is None:
             return
         instance, count = self.check_state(state)
-        table = SharedValue.__table__
-        assert isinstance(table, Table)
-        raw = json.dumps({"instance": instance})
         with self.emu.db.session() as s:
-            s.execute(upsert(s, table, {"name": INSTANCE_VALUE, "value": raw}, ["name"], {"value": raw}))
+            write_value(s, INSTANCE_VALUE, {"instance": instance})
             set_counter(s, COUNTER, count)
 
     def check_state(self, state: Any) -> tuple[str, int]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, case, delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import Blob
+from ...core.db import table_of
 from ...core.guards import drop, hold
 from ...core.shared import SharedCounter, upsert
 from .errors import Pan123Error
@@ -80,8 +81,7 @@ class Tree:
         """The next creation order: a shared counter bumped in one statement (two processes
         never draw the same), never below the rows' own ``max(seq)`` (data dirs and
         snapshots from before the counter, or rows restored without it)."""
-        table = SharedCounter.__table__
-        assert isinstance(table, Table)
+        table = table_of(SharedCounter)
         floor = select(func.coalesce(func.max(Pan123File.seq), 0)).scalar_subquery()
         stmt = upsert(s, table, {"name": SEQ_COUNTER, "value": floor + 1}, ["name"],
                       {"value": case((table.c.value < floor, floor), else_=table.c.value) + 1})
