@@ -29,6 +29,16 @@ RELEASE_010_TABLES = frozenset({
 })
 
 
+def _is_old(conn: sqlite3.Connection) -> bool:
+    try:
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return False
+    if META not in have or not have >= RELEASE_010_TABLES:
+        return False
+    return bool(set(Base.metadata.tables) - have)
+
+
 def is_old(path: Path) -> bool:
     """Whether ``path`` is a snapshot of release 0.1.0's schema (every table of it, and
     some table of today's missing)."""
@@ -37,14 +47,9 @@ def is_old(path: Path) -> bool:
     except sqlite3.Error:
         return False
     try:
-        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error:
-        return False
+        return _is_old(conn)
     finally:
         conn.close()
-    if META not in have or not have >= RELEASE_010_TABLES:
-        return False
-    return bool(set(Base.metadata.tables) - have)
 
 
 def upgrade_in_place(path: Path, apis: Sequence[ApiSpec]) -> bool:
@@ -82,8 +87,22 @@ def current_file(path: Path, apis: Sequence[ApiSpec]) -> Iterator[Path]:
 
 
 def current_image(data: bytes, apis: Sequence[ApiSpec]) -> bytes:
-    """A snapshot file's bytes with today's schema (the same bytes when already so)."""
+    """A snapshot file's bytes with today's schema: the same bytes when already so (told
+    from the bytes in memory), else upgraded through a temporary file."""
+    if not data.startswith(b"SQLite format 3\x00"):
+        return data  # not a database: the checker says what is wrong with it
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(data)
+        old = _is_old(conn)
+    except sqlite3.Error:
+        old = False  # not a database: the checker says what is wrong with it
+    finally:
+        conn.close()
+    if not old:
+        return data
     with tempfile.TemporaryDirectory(prefix="snapshot-upgrade-") as tmp:
         path = Path(tmp) / "image.snapshot"
         path.write_bytes(data)
-        return path.read_bytes() if upgrade_in_place(path, apis) else data
+        upgrade_in_place(path, apis)
+        return path.read_bytes()

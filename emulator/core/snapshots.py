@@ -204,10 +204,10 @@ class Snapshots:
                 self._restore(meta, ":memory:", image=data, swap=not self.store.is_imported(name))
             else:
                 path = self.store.file(name)
-                upgrade_in_place(path, self._apis())  # a snapshot saved by an older release
-                if self.store.is_known_good(path):
+                if self.store.is_known_good(path):  # written or checked by this emulator: today's schema
                     meta = read_meta_file(path)
                 else:
+                    upgrade_in_place(path, self._apis())  # a snapshot saved by an older release
                     meta = self.checker.validate_file(path)
                     self.store.known_good(path)
                 self._restore(meta, str(path))
