@@ -46,15 +46,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": digest})
 
 
-def main() -> None:
+def main(asgi: Any = app, doc: str | None = __doc__) -> None:
+    """Serve ``asgi`` (bench/floor_app.py serves its own app through this too)."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False)
+    # As `storage-emulator serve`: no access log (its journal writes its own lines), no server header.
+    uvicorn.run(asgi, host=args.host, port=args.port, log_level=args.log_level, access_log=False, server_header=False)
 
 
 if __name__ == "__main__":

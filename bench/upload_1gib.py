@@ -151,12 +151,13 @@ class Server:
     env: dict[str, str]
     log_dir: Path
     proc: subprocess.Popen | None = None
+    cwd: Path | None = None  # the server's working directory (None: this process's)
     log_path: Path = field(init=False)
 
     def start(self, timeout: float = 30.0) -> None:
         self.log_path = self.log_dir / f"{self.name}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
