@@ -23,19 +23,35 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, delete, insert, select, text, update
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import journal
 from .clock import Clock
-from .db import Base, Database
+from .db import Base, Database, Raw
+from .reads import Read, Sql
 from .space import SpaceGuard
 
 CHUNK_SIZE = 1 << 20
@@ -96,57 +112,112 @@ class BlobInfo:
     sha1: str
 
 
+def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor]:
+    """The process's three pipeline threads (MD5, SHA-1, database writes), made on first use
+    (after a worker process has started) and kept: making threads per upload cost more than
+    a 1 MiB upload's hashing. Uploads share them; each is a FIFO queue, so every upload's
+    pieces are hashed and written in order."""
+    pid = os.getpid()
+    pools = _POOLS.get(pid)
+    if pools is None:
+        with _POOLS_LOCK:
+            pools = _POOLS.get(pid)
+            if pools is None:
+                made = tuple(ThreadPoolExecutor(1, thread_name_prefix=f"blob-{n}") for n in ("md5", "sha1", "db"))
+                pools = _POOLS[pid] = (made[0], made[1], made[2])
+    return pools
+
+
+_POOLS: dict[int, tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor]] = {}
+_POOLS_LOCK = threading.Lock()
+# Downloads read the next chunk row while the socket sends the current one (see BlobStore.read).
+_READERS = ThreadPoolExecutor(4, thread_name_prefix="blob-read")
+
+
 class _Pipeline:
     """Overlaps the three costs of a chunk: MD5, SHA-1 and the database write each run on
     a thread of their own (all three release the GIL), in submission order, with at most
-    ``DEPTH`` chunks in flight so memory stays bounded while the socket keeps flowing."""
+    ``DEPTH`` chunks in flight so memory stays bounded while the socket keeps flowing.
+    The blob's row is inserted with its first chunk, in the same transaction."""
 
     DEPTH = 4
 
-    def __init__(self, store: BlobStore, blob_id: int) -> None:
+    def __init__(self, store: BlobStore) -> None:
         self.store = store
-        self.blob_id = blob_id
+        self.blob_id: int | None = None
         self.md5 = hashlib.md5()
         self.sha1 = hashlib.sha1()
         self.seq = 0
         self.inflight: deque[asyncio.Future[tuple[None, None, None]]] = deque()
-        self.pools: tuple[ThreadPoolExecutor, ...] | None = None
 
     async def submit(self, piece: bytes) -> None:
-        if self.pools is None:
-            self.pools = tuple(ThreadPoolExecutor(1, thread_name_prefix=f"blob-{n}") for n in ("md5", "sha1", "db"))
         loop = asyncio.get_running_loop()
-        md5_pool, sha1_pool, db_pool = self.pools
+        md5_pool, sha1_pool, db_pool = _pools()
         self.inflight.append(
             asyncio.gather(
                 loop.run_in_executor(md5_pool, self.md5.update, piece),
                 loop.run_in_executor(sha1_pool, self.sha1.update, piece),
-                loop.run_in_executor(db_pool, self.store._write_chunk, self.blob_id, self.seq, piece),
+                loop.run_in_executor(db_pool, self._write, self.seq, piece),
             )
         )
         self.seq += 1
         while len(self.inflight) >= self.DEPTH:
             await self.inflight.popleft()
 
-    async def finish(self) -> tuple[str, str]:
-        try:
-            while self.inflight:
-                await self.inflight.popleft()
-        finally:
-            self._close()
-        return self.md5.hexdigest(), self.sha1.hexdigest()
+    def _write(self, seq: int, piece: bytes) -> None:
+        with self.store.db.raw() as run:
+            if self.blob_id is None:
+                self.blob_id = self.store.new_pending(run)
+            self.store.put_chunk(run, self.blob_id, seq, piece)
 
-    async def abort(self) -> None:
+    async def finish(self) -> tuple[int, str, str]:
+        """Wait for every piece; answers (blob id, MD5, SHA-1)."""
+        while self.inflight:
+            await self.inflight.popleft()
+        if self.blob_id is None:  # an empty body: the row alone
+            self.blob_id = await asyncio.to_thread(self._empty)
+        return self.blob_id, self.md5.hexdigest(), self.sha1.hexdigest()
+
+    def _empty(self) -> int:
+        with self.store.db.raw() as run:
+            return self.store.new_pending(run)
+
+    async def abort(self) -> int | None:
+        """Wait for the pieces in flight (their rows go with the blob's); answers the blob's id."""
         if self.inflight:
             await asyncio.gather(*self.inflight, return_exceptions=True)
             self.inflight.clear()
-        self._close()
+        return self.blob_id
 
-    def _close(self) -> None:
-        if self.pools is not None:
-            for pool in self.pools:
-                pool.shutdown(wait=False)
-            self.pools = None
+
+# The statements of the hot paths (uploads, downloads), compiled once (core/reads.py).
+_INSERT_BLOB = Sql(insert(Blob).values(state="pending", size=0, refcount=0, created_at=bindparam("at"))
+                   .returning(Blob.id))
+_INSERT_CHUNK = Sql(insert(BlobChunk).values(blob_id=bindparam("blob_id"), seq=bindparam("seq"),
+                                             data=bindparam("data")))
+_SAME_CONTENT = (Blob.state == "ready") & (Blob.sha1 == bindparam("sha1")) & (Blob.md5 == bindparam("md5")) & (
+    Blob.size == bindparam("size"))
+# One more reference on the ready blob holding these bytes (none at zero: being reclaimed).
+_ADD_REFERENCE = Sql(update(Blob).where(_SAME_CONTENT, Blob.refcount > 0).values(refcount=Blob.refcount + 1)
+                     .returning(Blob.id))
+_MAKE_READY = Sql(update(Blob).where(Blob.id == bindparam("blob_id")).values(
+    state="ready", refcount=1, created_at=bindparam("at"), size=bindparam("new_size"), md5=bindparam("new_md5"),
+    sha1=bindparam("new_sha1")))
+_RETAIN = Sql(update(Blob).where(Blob.id == bindparam("blob_id"), Blob.state == "ready", Blob.refcount > 0)
+              .values(refcount=Blob.refcount + 1).returning(Blob.id))
+_RELEASE = Sql(update(Blob).where(Blob.id == bindparam("blob_id")).values(refcount=Blob.refcount - 1)
+               .returning(Blob.refcount))
+_DROP_CHUNKS = Sql(delete(BlobChunk).where(BlobChunk.blob_id == bindparam("blob_id")))
+_DROP_UNREFERENCED = Sql(delete(Blob).where(Blob.id == bindparam("blob_id"), Blob.refcount <= 0))
+_DROP_STAGED = Sql(delete(Blob).where(Blob.id == bindparam("blob_id")))
+_CHUNK = Read(select(BlobChunk.data).where(BlobChunk.blob_id == bindparam("blob_id"),
+                                           BlobChunk.seq == bindparam("seq")))
+_INFO = Read(select(Blob.id, Blob.size, Blob.md5, Blob.sha1).where(Blob.id == bindparam("blob_id"),
+                                                                   Blob.state == "ready"))
+
+
+def _runner(session: Session | Raw) -> Raw:
+    return session if isinstance(session, Raw) else Raw.of(session)
 
 
 class BlobStore:
@@ -170,8 +241,7 @@ class BlobStore:
         (for an API's own streaming checks); an exception from it, or exceeding
         ``max_size`` (:class:`BlobTooLarge`), discards what was written and propagates.
         """
-        blob_id = await asyncio.to_thread(self._new_pending)
-        pipeline = _Pipeline(self, blob_id)
+        pipeline = _Pipeline(self)
         size = 0
         parts: list[bytes] = []
         buffered = 0
@@ -195,68 +265,64 @@ class BlobStore:
                     buffered = len(joined) - cut
             if buffered:
                 await pipeline.submit(b"".join(parts))
-            md5, sha1 = await pipeline.finish()
+            blob_id, md5, sha1 = await pipeline.finish()
         except BaseException:
-            await pipeline.abort()
-            await asyncio.to_thread(self._delete_blob_rows, blob_id)
+            written = await pipeline.abort()
+            if written is not None:
+                await asyncio.to_thread(self._delete_blob_rows, written)
             raise
         staged = StagedBlob(blob_id, size, md5, sha1)
-        await asyncio.to_thread(self._set_digests, staged)
         journal.info().stored.append({"size": size, "md5": md5})  # the request's journal entry
         return staged
 
-    def _new_pending(self) -> int:
-        with self.db.session() as s:
-            return s.execute(
-                insert(Blob).values(state="pending", created_at=time.time()).returning(Blob.id)
-            ).scalar_one()
+    @staticmethod
+    def new_pending(run: Raw) -> int:
+        """A pending blob's row (its size and digests are written when it is committed)."""
+        return int(run.run(_INSERT_BLOB, at=time.time())[0][0])
 
-    def _set_digests(self, staged: StagedBlob) -> None:
-        with self.db.session() as s:
-            s.execute(
-                update(Blob).where(Blob.id == staged.id).values(size=staged.size, md5=staged.md5, sha1=staged.sha1)
-            )
+    def put_chunk(self, run: Raw, blob_id: int, seq: int, piece: bytes) -> None:
+        """One chunk row of a pending blob (refused when the store is full: ``StoreFull``)."""
+        if self.space is not None:
+            self.space.check(run, len(piece))
+        run.run(_INSERT_CHUNK, blob_id=blob_id, seq=seq, data=piece)
+
+    def _new_pending(self) -> int:
+        """A pending blob on its own (as :meth:`stage` starts an upload: tests and tools)."""
+        with self.db.raw() as run:
+            return self.new_pending(run)
 
     def _write_chunk(self, blob_id: int, seq: int, piece: bytes) -> None:
-        with self.db.session() as s:
-            if self.space is not None:
-                self.space.check(s, len(piece))
-            s.execute(insert(BlobChunk).values(blob_id=blob_id, seq=seq, data=piece))
+        with self.db.raw() as run:
+            self.put_chunk(run, blob_id, seq, piece)
 
-    def commit(self, session: Session, staged: StagedBlob) -> int:
-        """Make a staged blob durable inside ``session``; returns the blob id that now
-        holds one reference for the caller (an existing one if the bytes were known).
+    def commit(self, session: Session | Raw, staged: StagedBlob) -> int:
+        """Make a staged blob durable inside ``session`` (or a ``Database.raw`` transaction);
+        returns the blob id that now holds one reference for the caller (an existing one if
+        the bytes were known).
 
         Safe against a concurrent commit of the same bytes by another process: the staged
         blob becomes ready in a savepoint; if the unique index says identical bytes became
         ready meanwhile, that blob gains the reference instead (on PostgreSQL the index
         makes the second committer wait for the first one's transaction to end)."""
-        for _ in range(100):
-            existing = self._add_reference(session, staged)
-            if existing is not None:
-                session.execute(delete(BlobChunk).where(BlobChunk.blob_id == staged.id))
-                session.execute(delete(Blob).where(Blob.id == staged.id))
-                return existing
+        run = _runner(session)
+        content = {"sha1": staged.sha1, "md5": staged.md5, "size": staged.size}
+        for attempt in range(100):
+            existing = run.run(_ADD_REFERENCE, **content)
+            if existing:
+                run.run(_DROP_CHUNKS, blob_id=staged.id)
+                run.run(_DROP_STAGED, blob_id=staged.id)
+                return int(existing[0][0])
+            savepoint = f"blob_{staged.id}_{attempt}"
+            run(f"SAVEPOINT {savepoint}")
             try:
-                with session.begin_nested():
-                    session.execute(update(Blob).where(Blob.id == staged.id).values(
-                        state="ready", refcount=1, created_at=self.clock.now()))
+                run.run(_MAKE_READY, blob_id=staged.id, at=self.clock.now(), new_size=staged.size,
+                        new_md5=staged.md5, new_sha1=staged.sha1)
             except IntegrityError:
+                run(f"ROLLBACK TO SAVEPOINT {savepoint}")
                 continue  # identical bytes became ready in another transaction: take that blob
+            run(f"RELEASE SAVEPOINT {savepoint}")
             return staged.id
         raise RuntimeError(f"blob {staged.id}: could not settle its content against concurrent commits")
-
-    @staticmethod
-    def _add_reference(session: Session, staged: StagedBlob) -> int | None:
-        """One more reference on the ready blob holding these bytes, in one statement (None
-        when there is none; a blob at zero references is being reclaimed, not reused)."""
-        return session.execute(
-            update(Blob)
-            .where(Blob.state == "ready", Blob.sha1 == staged.sha1, Blob.md5 == staged.md5,
-                   Blob.size == staged.size, Blob.refcount > 0)
-            .values(refcount=Blob.refcount + 1)
-            .returning(Blob.id)
-        ).scalars().first()
 
     def discard(self, staged: StagedBlob) -> None:
         """Drop a staged blob that will not be committed (validation failed)."""
@@ -268,33 +334,25 @@ class BlobStore:
             s.execute(delete(Blob).where(Blob.id == blob_id, Blob.state == "pending"))
 
     # -- references ----------------------------------------------------------------
-    def retain(self, session: Session, blob_id: int) -> bool:
+    def retain(self, session: Session | Raw, blob_id: int) -> bool:
         """One more reference on a ready blob still referenced; False (nothing changed) when
         it is gone or being reclaimed, so a caller reusing bytes it looked up earlier never
         points at a blob another transaction has just freed."""
-        got = session.execute(
-            update(Blob).where(Blob.id == blob_id, Blob.state == "ready", Blob.refcount > 0)
-            .values(refcount=Blob.refcount + 1).returning(Blob.id)
-        ).scalars().first()
-        return got is not None
+        return bool(_runner(session).run(_RETAIN, blob_id=blob_id))
 
-    def release(self, session: Session, blob_id: int) -> None:
+    def release(self, session: Session | Raw, blob_id: int) -> None:
         """Drop one reference; the blob and its chunks go when none is left. The count is
         read back from the ``UPDATE`` itself (``RETURNING``), never by a second query."""
-        left = session.execute(
-            update(Blob).where(Blob.id == blob_id).values(refcount=Blob.refcount - 1).returning(Blob.refcount)
-        ).scalars().first()
-        if left is not None and left <= 0:
-            session.execute(delete(BlobChunk).where(BlobChunk.blob_id == blob_id))
-            session.execute(delete(Blob).where(Blob.id == blob_id, Blob.refcount <= 0))
+        run = _runner(session)
+        left = run.run(_RELEASE, blob_id=blob_id)
+        if left and left[0][0] <= 0:
+            run.run(_DROP_CHUNKS, blob_id=blob_id)
+            run.run(_DROP_UNREFERENCED, blob_id=blob_id)
 
     # -- reading -------------------------------------------------------------------
     def info(self, blob_id: int) -> BlobInfo | None:
-        with self.db.session() as s:
-            row = s.get(Blob, blob_id)
-            if row is None or row.state != "ready":
-                return None
-            return BlobInfo(row.id, row.size, row.md5 or "", row.sha1 or "")
+        row = _INFO.first(self.db, blob_id=blob_id)
+        return None if row is None else BlobInfo(row[0], row[1], row[2] or "", row[3] or "")
 
     def find(self, *, md5: str, size: int) -> BlobInfo | None:
         """A ready blob with these bytes, if any (for instant-upload checks)."""
@@ -305,28 +363,38 @@ class BlobStore:
             return None if row is None else BlobInfo(row.id, row.size, row.md5 or "", row.sha1 or "")
 
     async def read(self, blob_id: int, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Stream bytes ``[start, end)`` of a blob, one chunk row at a time."""
+        """Stream bytes ``[start, end)`` of a blob, one chunk row at a time: the next row is
+        read on a thread while the current one is being sent (at most two in memory)."""
         info = self.info(blob_id)
         if info is None:
             return
         end = info.size if end is None else min(end, info.size)
         if start >= end:
             return
+        loop = asyncio.get_running_loop()
         seq = start // self.chunk_size
+        last = (end - 1) // self.chunk_size
         offset = start - seq * self.chunk_size
         remaining = end - start
-        while remaining > 0:
-            with self.db.session() as s:
-                data = s.execute(
-                    select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == seq)
-                ).scalar_one_or_none()
-            if data is None:
-                return
-            piece = data[offset : offset + remaining] if offset or remaining < len(data) else data
-            remaining -= len(piece)
-            offset = 0
-            seq += 1
-            yield bytes(piece)
+        ahead = loop.run_in_executor(_READERS, self._chunk, blob_id, seq)
+        try:
+            while remaining > 0:
+                data = await ahead
+                if data is None:
+                    return
+                seq += 1
+                if seq <= last:
+                    ahead = loop.run_in_executor(_READERS, self._chunk, blob_id, seq)
+                piece = data[offset : offset + remaining] if offset or remaining < len(data) else data
+                remaining -= len(piece)
+                offset = 0
+                yield piece
+        finally:
+            ahead.cancel()
+
+    def _chunk(self, blob_id: int, seq: int) -> bytes | None:
+        row = _CHUNK.first(self.db, blob_id=blob_id, seq=seq)
+        return None if row is None else bytes(row[0])
 
     async def read_all(self, blob_id: int, limit: int) -> bytes:
         out = bytearray()

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -101,6 +101,49 @@ def is_transient(exc: BaseException) -> bool:
         code = getattr(orig, "sqlite_errorcode", None)
         return code in SQLITE_RETRY_CODES or "database is locked" in str(orig)
     return False
+
+
+class Bindable(Protocol):
+    """A statement compiled for a dialect (core/reads.py's ``Sql``)."""
+
+    def bind(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, Any]: ...
+
+
+class Raw:
+    """Runs statements in one transaction with the driver's own cursor (``Database.raw``) or
+    on a session's connection (:meth:`of`: the same statements inside an ORM transaction).
+    Driver errors come out as SQLAlchemy's (``IntegrityError``, ...), as from a session."""
+
+    def __init__(self, dialect: Dialect, cursor: Any = None, connection: Connection | None = None) -> None:
+        self.dialect = dialect
+        self._cursor = cursor
+        self._connection = connection
+
+    @classmethod
+    def of(cls, session: Session) -> Raw:
+        connection = session.connection()
+        return cls(connection.dialect, connection=connection)
+
+    def __call__(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """``sql`` (``?`` placeholders, or the dialect's own with a dict) with ``params``: the rows."""
+        if self.dialect.paramstyle != "qmark" and not isinstance(params, dict):
+            sql = sql.replace("?", "%s")
+        if self._connection is not None:
+            result = self._connection.exec_driver_sql(sql, params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+        try:
+            self._cursor.execute(sql, params)
+            return [tuple(row) for row in self._cursor.fetchall()] if self._cursor.description else []
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, params, exc, self.dialect.loaded_dbapi.Error) from exc
+
+    def run(self, stmt: Bindable, **params: Any) -> list[tuple[Any, ...]]:
+        """A compiled statement (core/reads.py's ``Sql``) with named parameters: the rows."""
+        sql, args = stmt.bind(self.dialect, params)
+        if self._connection is not None:
+            result = self._connection.exec_driver_sql(sql, args)
+            return [tuple(row) for row in result] if result.returns_rows else []
+        return self(sql, args)
 
 
 class Database:
@@ -195,6 +238,32 @@ class Database:
         """A transaction: commits on success, rolls back on any exception."""
         with self._lock, Session(self._sessions, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def raw(self) -> Iterator[Raw]:
+        """A write transaction at the driver's level, for hot paths where the ORM would cost
+        ten times the statements (a chunk of an upload, a slice's commit): yields a
+        :class:`Raw` runner. Commits on success, rolls back on any exception; begins as
+        :meth:`session` does (SQLite: ``BEGIN IMMEDIATE``)."""
+        if self.memory:
+            with self.session() as session:
+                yield Raw.of(session)
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                if self.sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield Raw(self.engine.dialect, cursor)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
 
     def retrying(self, work: Callable[[Session], T], attempts: int = 5, delay: float = 0.01) -> T:
         """``work(session)`` in a :meth:`session`, run again (up to ``attempts`` times in all,

@@ -29,6 +29,7 @@ from .db import Database
 from .journal_table import BodyState, JournalTable
 from .logs import log_access
 from .space import SpaceGuard, no_room
+from .state import request_view
 
 log = logging.getLogger("emulator")
 ADMIN_PREFIX = "/_emulator"
@@ -373,7 +374,12 @@ class JournalMiddleware:
         if scope["path"].startswith(ADMIN_PREFIX):
             await self._admin(scope, receive, send)
             return
-        journal: Journal = scope["app"].state.emulator.journal
+        emulator = scope["app"].state.emulator
+        with request_view(emulator.db):
+            await self._vendor(emulator.journal, scope, receive, send)
+
+    async def _vendor(self, journal: Journal, scope: Scope, receive: Receive, send: Send) -> None:
+        """A vendor call, journaled."""
         req = RequestInfo()
         token = current.set(req)
         started = time.perf_counter()

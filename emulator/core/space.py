@@ -27,6 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from .db import Raw
+
 log = logging.getLogger("emulator")
 
 class StoreFull(Exception):
@@ -162,7 +164,7 @@ class SpaceGuard:
     def active(self) -> bool:
         return self.directory is not None and self.reserve > 0
 
-    def free(self, session: Session | None = None) -> int | None:
+    def free(self, session: Session | Raw | None = None) -> int | None:
         """Bytes new data can take: the file system's free space plus the database's free
         pages; None where the database is not a local file."""
         if self.directory is None:
@@ -174,12 +176,13 @@ class SpaceGuard:
         free = st.f_bavail * st.f_frsize + self._ballast_bytes()
         if session is not None:
             if self._page_size is None:
-                self._page_size = int(session.execute(text("PRAGMA page_size")).scalar_one())
-            free += int(session.execute(text("PRAGMA freelist_count")).scalar_one()) * self._page_size
+                self._page_size = _pragma(session, "page_size")
+            free += _pragma(session, "freelist_count") * self._page_size
         return free
 
-    def check(self, session: Session, incoming: int) -> None:
-        """Raise :class:`StoreFull` when writing ``incoming`` more bytes would eat into the reserve."""
+    def check(self, session: Session | Raw, incoming: int) -> None:
+        """Raise :class:`StoreFull` when writing ``incoming`` more bytes would eat into the reserve
+        (``session``: the transaction's, or its driver-level runner, see ``Database.raw``)."""
         if not self.active:
             return
         free = self.free(session)
@@ -229,3 +232,10 @@ def no_room(space: SpaceGuard | None) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < BOOKKEEPING_ROOM
+
+
+def _pragma(session: Session | Raw, name: str) -> int:
+    """A SQLite pragma's number, read in ``session`` (or through a ``Database.raw`` runner)."""
+    if isinstance(session, Session):
+        return int(session.execute(text(f"PRAGMA {name}")).scalar_one())
+    return int(session(f"PRAGMA {name}")[0][0])

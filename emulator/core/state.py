@@ -18,6 +18,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import BigInteger, CursorResult, String, Table, Text, event
@@ -62,8 +63,64 @@ def _driver_sql(db: Database, sql: str) -> str:
     return sql if db.engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
+# What a vendor call's view holds (see :func:`request_view`): every live row, and these values.
+VIEW_VALUES = ("clock",)
+_VIEW_SQL = (
+    "SELECT 'live', name, value, version FROM emulator_live"
+    " UNION ALL SELECT 'value', name, value, 0 FROM emulator_values WHERE name IN ({})"
+)
+
+
+class _View:
+    def __init__(self, db: Database, rows: dict[tuple[str, str], tuple[Any, ...]]) -> None:
+        self.db = db
+        self.rows = rows
+
+    def lookup(self, db: Database, kind: str, name: str) -> tuple[bool, Any]:
+        """(True, row or None) when the view answers for ``name``, else (False, None)."""
+        if db is not self.db or (kind == "value" and name not in VIEW_VALUES) or kind == "counter":
+            return False, None
+        return True, self.rows.get((kind, name))
+
+
+_view: ContextVar[_View | None] = ContextVar("emulator_state_view", default=None)
+
+
+@contextmanager
+def request_view(db: Database) -> Iterator[None]:
+    """Within: the shared switches and versions (every ``emulator_live`` row, the clock) are
+    read once, in one statement, instead of once per look (a vendor call looks at the
+    clock, the fault rules' and the tenants' versions several times: each look was a query).
+    The call sees them as they were when it began, as a transaction would; nothing a vendor
+    call does changes them (the admin API does, and runs without a view)."""
+    if db.memory:  # the state is in this process: nothing to read
+        yield
+        return
+    sql = _driver_sql(db, _VIEW_SQL.format(", ".join("?" for _ in VIEW_VALUES)))
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, VIEW_VALUES)
+            rows = {(str(kind), str(name)): (value, version) for kind, name, value, version in cursor.fetchall()}
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+    token = _view.set(_View(db, rows))
+    try:
+        yield
+    finally:
+        _view.reset(token)
+
+
 def _read(db: Database, kind: str, name: str) -> Any:
     """The row ``name`` of a shared table (``kind``), or None."""
+    view = _view.get()
+    if view is not None:
+        answered, row = view.lookup(db, kind, name)
+        if answered:
+            return None if row is None else (row if kind == "live" else row[:1])
     sql = _driver_sql(db, _READS[kind])
     raw = db.engine.raw_connection()
     try:

@@ -148,10 +148,6 @@ def test_deletes_free_the_reserve_and_uploads_resume(tmp_path: Path):
 def test_a_123pan_download_is_whole_when_its_counter_cannot_be_written(tmp_path: Path, caplog, monkeypatch):
     """The traffic counter is written after the body: on a full disk that write fails, and
     the client still gets every byte and a finished response."""
-    from sqlalchemy.orm import Session
-
-    from emulator.apis.pan123.models import Pan123File
-
     app = _app(tmp_path, min_free_space=0)
     emu = app.state.emulator
     with TestClient(app) as c:
@@ -164,14 +160,16 @@ def test_a_123pan_download_is_whole_when_its_counter_cannot_be_written(tmp_path:
         detail = c.get("/api/v1/oss/file/detail", params={"fileID": done["fileID"]}, headers=h).json()
         link = detail["data"]["downloadURL"]
 
-        real_flush = Session.flush
+        from emulator.apis.pan123 import downloads
 
-        def flush(self, *args, **kwargs):  # a write of the counter fails as on a full disk
-            if any(isinstance(o, Pan123File) for o in self.dirty):
+        real_execute = downloads.execute
+
+        def execute(db, sql, params):  # the write of the counter fails as on a full disk
+            if "pan123_files" in sql:
                 raise sqlite3.OperationalError("database or disk is full")
-            return real_flush(self, *args, **kwargs)
+            return real_execute(db, sql, params)
 
-        monkeypatch.setattr(Session, "flush", flush)
+        monkeypatch.setattr(downloads, "execute", execute)
         caplog.set_level(logging.WARNING, logger="emulator")
         r = c.get(urlsplit(link).path)
         assert r.status_code == 200

@@ -18,10 +18,11 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, object_session
 
 from ...core.errors import VendorError
+from ...core.reads import Read
 from ...core.shared import SharedValue, forget, read_value, write_value
 from .config import Config
 from .errors import Pan123Error
@@ -32,6 +33,12 @@ from .tenant import Tenant
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
+
+# The uploads whose check may have ended (every call settles them first: a hot read).
+_VERIFYING_Q = (select(Pan123Upload.id, Pan123Upload.completed_at).where(Pan123Upload.state == "verifying")
+                .order_by(Pan123Upload.completed_at))
+_VERIFYING = Read(_VERIFYING_Q)
+_VERIFYING_OF = Read(_VERIFYING_Q.where(Pan123Upload.client_id == bindparam("client_id")))
 
 DIGESTS = "pan123.check."  # + upload id: {"completed_at", "blobs", "md5", "sha1"}
 Key = tuple[str, float, tuple[int, ...]]  # (upload id, completed_at, slice blob ids): one submission
@@ -156,11 +163,10 @@ class Checks:
         """Finish every upload (of one client, or all) whose check is due: the file comes
         into being, or the upload fails. Called before any state is read or changed, so a
         listing after ``async_seconds`` shows the file though nobody polled."""
-        with self.emu.db.session() as s:
-            q = select(Pan123Upload.id, Pan123Upload.completed_at).where(Pan123Upload.state == "verifying")
-            if client_id is not None:
-                q = q.where(Pan123Upload.client_id == client_id)
-            verifying = [(r.id, r.completed_at) for r in s.execute(q.order_by(Pan123Upload.completed_at))]
+        if client_id is None:
+            verifying = _VERIFYING.all(self.emu.db)
+        else:
+            verifying = _VERIFYING_OF.all(self.emu.db, client_id=client_id)
         for upload_id in self._due(verifying):
             await self._settle_upload(upload_id)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
 
+from ...core.db import table_of
+from ...core.reads import Read
 from .errors import Pan123Error
 from .models import Pan123File
 from .rules import (
@@ -26,6 +29,14 @@ from .tree import Tree
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
+
+_PARENT = aliased(Pan123File)
+# A file's row and its folder's name, in one read (the detail call).
+_DETAIL = Read(
+    select(*table_of(Pan123File).columns, select(_PARENT.name).where(_PARENT.id == Pan123File.parent_id)
+           .scalar_subquery())
+    .where(Pan123File.id == bindparam("file_id"))
+)
 
 MAX_DELETE = 100
 MAX_LIMIT = 100
@@ -98,12 +109,13 @@ class ImageHosting:
         }
 
     def detail(self, tenant: Tenant, file_id: str, base: str) -> dict[str, Any]:
-        with self.emu.db.session() as s:
-            row = s.get(Pan123File, file_id) if file_id else None
-            if row is None or row.client_id != tenant.client_id or row.space != OSS or row.is_root:
-                raise Pan123Error.NOT_FOUND(reason=f"no image-hosting file {file_id!r}")
-            parent = s.get(Pan123File, row.parent_id)
-            return self._describe(row, parent.name if parent else "", tenant, base)
+        found = _DETAIL.first(self.emu.db, file_id=file_id) if file_id else None
+        if found is not None:
+            *columns, parent_name = found
+            row = Pan123File(**dict(zip(_DETAIL.keys, columns, strict=False)))
+            if row.client_id == tenant.client_id and row.space == OSS and not row.is_root:
+                return self._describe(row, parent_name or "", tenant, base)
+        raise Pan123Error.NOT_FOUND(reason=f"no image-hosting file {file_id!r}")
 
     def list_files(self, tenant: Tenant, parent: str, limit: int, start: int | None, end: int | None,
                    last: str, type_: int | None, base: str) -> dict[str, Any]:

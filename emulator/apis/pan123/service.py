@@ -23,14 +23,18 @@ remembered until this process changes it, resets or restores.
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import bindparam, select
+
 from ...core.contract import ServiceBase
 from ...core.guards import hold
 from ...core.ratelimit import Limit
-from ...core.shared import forget, read_value, write_value
+from ...core.reads import Read
+from ...core.shared import SharedValue, forget, read_value, write_value
 from . import auth, evidence, limits
 from .checks import Checks
 from .config import Config, config_of_state, parse_config, state_of
@@ -50,6 +54,13 @@ if TYPE_CHECKING:
     from ...core.runtime import Emulator
 
 CONFIG_VALUE = "pan123.config"  # absent: the documented defaults
+_CONFIG_TEXT = select(SharedValue.value).where(SharedValue.name == CONFIG_VALUE)
+_CONFIG = Read(_CONFIG_TEXT)
+# What every authenticated call reads first: its token's row and the config, in one statement.
+_ACCESS = Read(
+    select(Pan123Token.client_id, Pan123Token.expires_at, _CONFIG_TEXT.scalar_subquery())
+    .where(Pan123Token.token == bindparam("token"))
+)
 
 
 class _Stored(Config):
@@ -75,6 +86,7 @@ class Pan123Service(ServiceBase):
         self.downloads = Downloads(emulator)
         self._preloader = Preloader(emulator, self._config, self.tree)
         self._remembered: Config | None = None  # in-memory database only (see the docstring)
+        self._last_parsed: tuple[str | None, Config] | None = None  # the row's text, parsed (_parsed)
 
     @property
     def config(self) -> Config:
@@ -94,18 +106,31 @@ class Pan123Service(ServiceBase):
     def _config(self) -> Config:
         if self._remembered is not None:
             return self._remembered
-        with self.emu.db.session() as s:
-            config = self._read_config(s)
+        row = _CONFIG.first(self.emu.db)
+        config = self._parsed(None if row is None else row[0])
         self._remember(config)
+        return config
+
+    def _parsed(self, raw: str | None) -> Config:
+        """The config a row's JSON holds, parsed once per distinct text (every call reads
+        the row; it seldom changes). Callers never change the object they get."""
+        cached = self._last_parsed
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        config = self._config_of(None if raw is None else json.loads(raw))
+        self._last_parsed = (raw, config)
         return config
 
     def _remember(self, config: Config | None) -> None:
         """Keep the config for the next calls when no other process can change the row."""
         self._remembered = config if self.emu.db.memory else None
 
+    @classmethod
+    def _read_config(cls, s: Any) -> Config:
+        return cls._config_of(read_value(s, CONFIG_VALUE))
+
     @staticmethod
-    def _read_config(s: Any) -> Config:
-        stored = read_value(s, CONFIG_VALUE)
+    def _config_of(stored: Any) -> Config:
         if stored is None:
             return Config()
         try:
@@ -195,13 +220,12 @@ class Pan123Service(ServiceBase):
         """The tenant a bearer token names, and the config, read in one session (every
         authenticated call needs both: the token, then the endpoint's QPS)."""
         token = auth.bearer(authorization)
-        with self.emu.db.session() as s:
-            row = s.get(Pan123Token, token)
-            client_id, expires_at = (row.client_id, row.expires_at) if row else (None, 0.0)
-            config = self._remembered or self._read_config(s)
-        self._remember(config)
-        if client_id is None:
+        row = _ACCESS.first(self.emu.db, token=token)
+        if row is None:
             raise Pan123Error.INVALID_TOKEN(reason="unknown access token")
+        client_id, expires_at, raw_config = row
+        config = self._remembered or self._parsed(raw_config)
+        self._remember(config)
         if self.emu.clock.now() >= expires_at:
             raise Pan123Error.INVALID_TOKEN(reason=f"access token expired at {auth.iso_beijing(expires_at)}")
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id)

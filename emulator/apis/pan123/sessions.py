@@ -6,12 +6,14 @@ slice is there, and the session becoming a file. No HTTP types."""
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ...core.blobs import StagedBlob
+from ...core.db import Raw
+from ...core.reads import Sql
 from .errors import Pan123Error
 from .models import Pan123File, Pan123Upload, Pan123UploadPart
 from .rules import DISK_ROOT
@@ -20,6 +22,17 @@ from .tree import Tree
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
+
+_PART = (Pan123UploadPart.upload_id == bindparam("upload_id")) & (Pan123UploadPart.part_no == bindparam("part_no"))
+_PART_BLOB = Sql(select(Pan123UploadPart.blob_id).where(_PART))
+_PART_VALUES: dict[str, Any] = {"blob_id": bindparam("blob_id"), "size": bindparam("size"), "md5": bindparam("md5"),
+                "updated_at": bindparam("at")}
+_REPLACE_PART = Sql(update(Pan123UploadPart).where(_PART).values(**_PART_VALUES))
+_ADD_PART = Sql(insert(Pan123UploadPart).values(upload_id=bindparam("upload_id"), part_no=bindparam("part_no"),
+                                                **_PART_VALUES))
+# An upload's state, its row locked until the transaction ends (PostgreSQL; SQLite's
+# transactions hold the write lock already).
+_LOCKED_STATE = Sql(select(Pan123Upload.state).where(Pan123Upload.id == bindparam("upload_id")).with_for_update())
 
 
 def slice_count(up: Pan123Upload) -> int:
@@ -66,6 +79,12 @@ def locked_upload(s: Session, upload_id: str) -> Pan123Upload | None:
     return s.get(Pan123Upload, upload_id, with_for_update=True)
 
 
+def locked_state(run: Raw, upload_id: str) -> str | None:
+    """:func:`locked_upload`'s state alone, in a ``Database.raw`` transaction."""
+    rows = run.run(_LOCKED_STATE, upload_id=upload_id)
+    return str(rows[0][0]) if rows else None
+
+
 def taking_slices(s: Session, tenant: Tenant, space: str, preupload_id: str) -> Pan123Upload:
     """The upload, if it still takes slices (not submitted with upload_complete)."""
     up = find_upload(s, tenant, space, preupload_id)
@@ -90,19 +109,19 @@ class Sessions:
         s.add(upload)
         return upload
 
-    def put_part(self, s: Session, upload_id: str, part_no: int, staged: StagedBlob) -> None:
-        """A received slice becomes the upload's part ``part_no``, replacing an earlier one."""
-        blob_id = self.emu.blobs.commit(s, staged)
-        old = s.get(Pan123UploadPart, (upload_id, part_no))
-        now = self.emu.clock.now()
-        if old is not None:
-            old_blob = old.blob_id
-            old.blob_id, old.size, old.md5, old.updated_at = blob_id, staged.size, staged.md5, now
-            s.flush()
-            self.emu.blobs.release(s, old_blob)
+    def put_part(self, s: Session | Raw, upload_id: str, part_no: int, staged: StagedBlob) -> None:
+        """A received slice becomes the upload's part ``part_no``, replacing an earlier one
+        (in a session, or a ``Database.raw`` transaction: the presigned PUT's hot path)."""
+        run = s if isinstance(s, Raw) else Raw.of(s)
+        blob_id = self.emu.blobs.commit(run, staged)
+        key = {"upload_id": upload_id, "part_no": part_no}
+        values = {"blob_id": blob_id, "size": staged.size, "md5": staged.md5, "at": self.emu.clock.now()}
+        old = run.run(_PART_BLOB, **key)
+        if old:
+            run.run(_REPLACE_PART, **key, **values)
+            self.emu.blobs.release(run, old[0][0])
         else:
-            s.add(Pan123UploadPart(upload_id=upload_id, part_no=part_no, blob_id=blob_id, size=staged.size,
-                                   md5=staged.md5, updated_at=now))
+            run.run(_ADD_PART, **key, **values)
 
     def finish(self, s: Session, tenant: Tenant, up: Pan123Upload, parts: list[Pan123UploadPart]) -> Pan123File:
         """The upload becomes a file: its slice blobs move from the session to the file."""

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import bindparam, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from ...core.blobs import Blob
-from ...core.db import table_of
+from ...core.db import Database, table_of
 from ...core.guards import drop, hold
+from ...core.reads import Read
 from ...core.shared import SharedCounter, upsert
 from .errors import Pan123Error
 from .models import Pan123File, Pan123FileMeta, Pan123FilePart
@@ -34,13 +35,19 @@ _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SEQ_COUNTER = "pan123.file_seq"
 
 
+_PARTS = (select(Pan123FilePart.blob_id, Pan123FilePart.size).where(Pan123FilePart.file_id == bindparam("file_id"))
+          .order_by(Pan123FilePart.seq))
+_PARTS_READ = Read(_PARTS)
+
+
 def file_parts(s: Session, file_id: str) -> Parts:
     """The parts of a file: ``(blob_id, size)`` of each slice in order."""
-    rows = s.execute(
-        select(Pan123FilePart.blob_id, Pan123FilePart.size).where(Pan123FilePart.file_id == file_id)
-        .order_by(Pan123FilePart.seq)
-    ).all()
-    return [(r.blob_id, r.size) for r in rows]
+    return [(r.blob_id, r.size) for r in s.execute(_PARTS, {"file_id": file_id})]
+
+
+def read_file_parts(db: Database, file_id: str) -> Parts:
+    """:func:`file_parts` outside a transaction (a download link's hot path, core/reads.py)."""
+    return [(blob_id, size) for blob_id, size in _PARTS_READ.all(db, file_id=file_id)]
 
 
 def is_trashed(s: Session, fid: str) -> bool:

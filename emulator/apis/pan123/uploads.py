@@ -9,19 +9,34 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import bindparam, select
+
 from ...core.blobs import BlobTooLarge
+from ...core.reads import Read
 from . import auth
 from .checks import Checks
 from .config import Config
 from .errors import Pan123Error, S3Error
 from .models import Pan123Upload
 from .rules import OSS, S3_PREFIX, check_duplicate, check_etag, check_name, check_size, check_type, wire_id
-from .sessions import Sessions, find_upload, locked_upload, parts_in_order, slice_count, taking_slices, upload_parts
+from .sessions import (
+    Sessions,
+    find_upload,
+    locked_state,
+    parts_in_order,
+    slice_count,
+    taking_slices,
+    upload_parts,
+)
 from .tenant import Tenant
 from .tree import Tree
 
 if TYPE_CHECKING:
     from ...core.runtime import Emulator
+
+# What a presigned PUT checks first, read without a session (core/reads.py): the upload's owner and state.
+_SLICE_TARGET = Read(select(Pan123Upload.client_id, Pan123Upload.state, Pan123Upload.size, Pan123Upload.slice_size)
+                     .where(Pan123Upload.id == bindparam("upload_id")))
 
 
 class Uploads:
@@ -75,9 +90,8 @@ class Uploads:
 
     def slice_tenant(self, upload_id: str) -> Tenant:
         """Whose upload a presigned URL names (403 if none)."""
-        with self.emu.db.session() as s:
-            up = s.get(Pan123Upload, upload_id) if upload_id else None
-            client_id = up.client_id if up else None
+        row = _SLICE_TARGET.first(self.emu.db, upload_id=upload_id) if upload_id else None
+        client_id = row[0] if row else None
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id) if client_id else None
         if tenant is None:
             raise S3Error.ACCESS_DENIED(reason=f"no upload {upload_id!r}: the URL was not issued here")
@@ -85,12 +99,11 @@ class Uploads:
 
     def slice_target(self, upload_id: str, method: str, path: str, raw_query: str, host: str) -> tuple[int, int]:
         """Check a PUT to a presigned URL: (part number, most bytes it may carry)."""
-        with self.emu.db.session() as s:
-            up = s.get(Pan123Upload, upload_id) if upload_id else None
-            info = (up.client_id, up.state, slice_count(up), up.slice_size) if up else None
-        if info is None:
+        row = _SLICE_TARGET.first(self.emu.db, upload_id=upload_id) if upload_id else None
+        if row is None:
             raise S3Error.ACCESS_DENIED(reason=f"no upload {upload_id!r}: the URL was not issued here")
-        client_id, state, count, slice_size = info
+        client_id, state, size, slice_size = row
+        count = slice_count(Pan123Upload(size=size, slice_size=slice_size))
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id)
         if tenant is None:
             raise S3Error.ACCESS_DENIED(reason=f"tenant {client_id} no longer exists")
@@ -111,11 +124,10 @@ class Uploads:
             raise S3Error.TOO_LARGE(f"a slice carries at most {limit} bytes (sliceSize)",
                                     reason="slice larger than sliceSize") from None
         try:
-            with self.emu.db.session() as s:
-                up = locked_upload(s, upload_id)
-                if up is None or up.state not in ("open", "failed"):
+            with self.emu.db.raw() as run:
+                if locked_state(run, upload_id) not in ("open", "failed"):
                     raise S3Error.NO_SUCH_UPLOAD(reason="upload completed while the slice was streaming")
-                self.sessions.put_part(s, upload_id, part_no, staged)
+                self.sessions.put_part(run, upload_id, part_no, staged)
         except BaseException:
             self.emu.blobs.discard(staged)
             raise
