@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Float,
@@ -135,12 +136,15 @@ _READERS = ThreadPoolExecutor(4, thread_name_prefix="blob-read")
 
 
 class _Pipeline:
-    """Overlaps the three costs of a chunk: MD5, SHA-1 and the database write each run on
-    a thread of their own (all three release the GIL), in submission order, with at most
-    ``DEPTH`` chunks in flight so memory stays bounded while the socket keeps flowing.
+    """Overlaps the costs of an upload: MD5 and SHA-1 each run on a thread of their own as
+    the body arrives (in groups of received pieces, so a 1 MiB upload's digests are nearly
+    done when its last byte comes), the database writes 1 MiB chunk rows on a third (all
+    three release the GIL), each in order. At most ``DEPTH`` chunks (and ``DEPTH`` chunks'
+    worth of hashing) are in flight, so memory stays bounded while the socket keeps flowing.
     The blob's row is inserted with its first chunk, in the same transaction."""
 
     DEPTH = 4
+    GROUP = 256 << 10  # received bytes hashed together (one hand-off to each hash thread)
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
@@ -148,18 +152,33 @@ class _Pipeline:
         self.md5 = hashlib.md5()
         self.sha1 = hashlib.sha1()
         self.seq = 0
-        self.inflight: deque[asyncio.Future[tuple[None, None, None]]] = deque()
+        self.group: list[bytes] = []
+        self.grouped = 0
+        self.hashing: deque[asyncio.Future[tuple[None, None]]] = deque()
+        self.inflight: deque[asyncio.Future[None]] = deque()
 
-    async def submit(self, piece: bytes) -> None:
+    async def feed(self, piece: bytes) -> None:
+        """A received piece: hashed soon, in arrival order."""
+        self.group.append(piece)
+        self.grouped += len(piece)
+        if self.grouped >= self.GROUP:
+            await self._hash_group()
+
+    async def _hash_group(self) -> None:
+        group, self.group, self.grouped = self.group, [], 0
         loop = asyncio.get_running_loop()
-        md5_pool, sha1_pool, db_pool = _pools()
-        self.inflight.append(
-            asyncio.gather(
-                loop.run_in_executor(md5_pool, self.md5.update, piece),
-                loop.run_in_executor(sha1_pool, self.sha1.update, piece),
-                loop.run_in_executor(db_pool, self._write, self.seq, piece),
-            )
-        )
+        md5_pool, sha1_pool, _ = _pools()
+        self.hashing.append(asyncio.gather(
+            loop.run_in_executor(md5_pool, _update, self.md5, group),
+            loop.run_in_executor(sha1_pool, _update, self.sha1, group),
+        ))
+        while len(self.hashing) * self.GROUP > self.DEPTH * self.store.chunk_size:
+            await self.hashing.popleft()
+
+    async def submit(self, chunk: bytes) -> None:
+        """A chunk row to write (its bytes were fed)."""
+        loop = asyncio.get_running_loop()
+        self.inflight.append(loop.run_in_executor(_pools()[2], self._write, self.seq, chunk))
         self.seq += 1
         while len(self.inflight) >= self.DEPTH:
             await self.inflight.popleft()
@@ -172,8 +191,12 @@ class _Pipeline:
 
     async def finish(self) -> tuple[int, str, str]:
         """Wait for every piece; answers (blob id, MD5, SHA-1)."""
+        if self.group:
+            await self._hash_group()
         while self.inflight:
             await self.inflight.popleft()
+        while self.hashing:
+            await self.hashing.popleft()
         if self.blob_id is None:  # an empty body: the row alone
             self.blob_id = await asyncio.to_thread(self._empty)
         return self.blob_id, self.md5.hexdigest(), self.sha1.hexdigest()
@@ -184,10 +207,15 @@ class _Pipeline:
 
     async def abort(self) -> int | None:
         """Wait for the pieces in flight (their rows go with the blob's); answers the blob's id."""
-        if self.inflight:
-            await asyncio.gather(*self.inflight, return_exceptions=True)
-            self.inflight.clear()
+        await asyncio.gather(*self.inflight, *self.hashing, return_exceptions=True)
+        self.inflight.clear()
+        self.hashing.clear()
         return self.blob_id
+
+
+def _update(digest: Any, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
 
 
 # The statements of the hot paths (uploads, downloads), compiled once (core/reads.py).
@@ -254,15 +282,21 @@ class BlobStore:
                     raise BlobTooLarge(max_size)
                 if observe is not None:
                     observe(data)
+                await pipeline.feed(data)
                 parts.append(data)
                 buffered += len(data)
-                if buffered >= self.chunk_size:
-                    joined = b"".join(parts)
-                    cut = len(joined) - len(joined) % self.chunk_size
-                    for i in range(0, cut, self.chunk_size):
-                        await pipeline.submit(joined[i : i + self.chunk_size])
-                    parts = [joined[cut:]] if cut < len(joined) else []
-                    buffered = len(joined) - cut
+                while buffered >= self.chunk_size:
+                    # Exactly one chunk, each byte copied once (the join): only the piece that
+                    # straddles the chunk's end is cut, and only its own bytes are copied.
+                    over = buffered - self.chunk_size
+                    last = parts[-1]
+                    if over:
+                        head, tail = last[: len(last) - over], last[len(last) - over :]
+                        await pipeline.submit(b"".join([*parts[:-1], head]))
+                        parts, buffered = [tail], over
+                    else:
+                        await pipeline.submit(b"".join(parts) if len(parts) > 1 else last)
+                        parts, buffered = [], 0
             if buffered:
                 await pipeline.submit(b"".join(parts))
             blob_id, md5, sha1 = await pipeline.finish()

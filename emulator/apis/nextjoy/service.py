@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.clock import BEIJING
@@ -18,6 +18,7 @@ from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.guards import drop, hold
 from ...core.preload import PreloadError, refusal, segments, where
+from ...core.reads import Read
 from . import auth, qiniu
 from .errors import NextJoyError, QiniuError
 from .models import NextJoyRefresh, QiniuObject
@@ -28,6 +29,28 @@ if TYPE_CHECKING:
 
 TOKEN_LIFETIME = 3600  # seconds: deadline = now + 1 h
 PAGE_SIZE = 1000  # "上限为1000条"
+
+
+def _listing(prefix: bool, after: bool) -> Read:
+    """A page of a bucket's listing (one more than a page: is there a next?), in key order:
+    read without the ORM (a page is up to 1,000 rows, core/reads.py)."""
+    q = select(QiniuObject.key, QiniuObject.hash, QiniuObject.fsize, QiniuObject.mime_type, QiniuObject.put_time,
+               QiniuObject.md5).where(QiniuObject.access_key == bindparam("access_key"),
+                                      QiniuObject.bucket == bindparam("bucket"))
+    if prefix:
+        q = q.where(func.substr(QiniuObject.key, 1, bindparam("prefix_length")) == bindparam("prefix"))
+    if after:
+        q = q.where(QiniuObject.key > bindparam("after"))
+    return Read(q.order_by(QiniuObject.key).limit(PAGE_SIZE + 1))
+
+
+def _item(key: str, etag: str, fsize: int, mime_type: str, put_time: int, md5: str) -> dict[str, Any]:
+    """Qiniu's listing item (the listing's columns, in :func:`_listing`'s order)."""
+    return {"key": key, "hash": etag, "fsize": fsize, "mimeType": mime_type, "putTime": put_time, "type": 0,
+            "status": 0, "md5": md5}
+
+
+_LISTINGS = {(prefix, after): _listing(prefix, after) for prefix in (False, True) for after in (False, True)}
 MAX_STAT_KEYS = 1000  # Qiniu's batch limit
 MAX_DELETE_KEYS = 500  # "文件上限为500条"
 MAX_REFRESH = {"file": 100, "dir": 10}  # "上限100条" / "上限10条"
@@ -95,16 +118,7 @@ class NextJoyService(ServiceBase):
     @staticmethod
     def describe_item(row: QiniuObject) -> dict[str, Any]:
         """Qiniu's listing item."""
-        return {
-            "key": row.key,
-            "hash": row.hash,
-            "fsize": row.fsize,
-            "mimeType": row.mime_type,
-            "putTime": row.put_time,
-            "type": 0,
-            "status": 0,
-            "md5": row.md5,
-        }
+        return _item(row.key, row.hash, row.fsize, row.mime_type, row.put_time, row.md5)
 
     @staticmethod
     def describe_stat(row: QiniuObject) -> dict[str, Any]:
@@ -125,21 +139,14 @@ class NextJoyService(ServiceBase):
                 after = qiniu.decode_marker(marker)
             except ValueError as exc:
                 raise NextJoyError.GET_TOKEN_FAILED(reason=f"Qiniu list refused: 640 {exc}") from None
-        q = select(QiniuObject).where(
-            QiniuObject.access_key == tenant.qiniu_access_key, QiniuObject.bucket == tenant.bucket
-        )
-        if prefix:
-            q = q.where(func.substr(QiniuObject.key, 1, len(prefix)) == prefix)
-        if after is not None:
-            q = q.where(QiniuObject.key > after)
-        q = q.order_by(QiniuObject.key).limit(PAGE_SIZE + 1)
-        with self.emu.db.session() as s:
-            rows = list(s.execute(q).scalars().all())
+        read = _LISTINGS[(bool(prefix), after is not None)]
+        rows = read.all(self.emu.db, access_key=tenant.qiniu_access_key, bucket=tenant.bucket,
+                        prefix=prefix, prefix_length=len(prefix), after=after)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         return {
-            "marker": qiniu.encode_marker(rows[-1].key) if more else "",
-            "data": [self.describe_item(r) for r in rows],
+            "marker": qiniu.encode_marker(rows[-1][0]) if more else "",
+            "data": [_item(*row) for row in rows],
         }
 
     # -- upload_token/batch_get_file_info ------------------------------------------
