@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import (
     Float,
@@ -136,15 +135,12 @@ _READERS = ThreadPoolExecutor(4, thread_name_prefix="blob-read")
 
 
 class _Pipeline:
-    """Overlaps the costs of an upload: MD5 and SHA-1 each run on a thread of their own as
-    the body arrives (in groups of received pieces, so a 1 MiB upload's digests are nearly
-    done when its last byte comes), the database writes 1 MiB chunk rows on a third (all
-    three release the GIL), each in order. At most ``DEPTH`` chunks (and ``DEPTH`` chunks'
-    worth of hashing) are in flight, so memory stays bounded while the socket keeps flowing.
+    """Overlaps the three costs of a chunk: MD5, SHA-1 and the database write each run on
+    a thread of their own (all three release the GIL), in submission order, with at most
+    ``DEPTH`` chunks in flight so memory stays bounded while the socket keeps flowing.
     The blob's row is inserted with its first chunk, in the same transaction."""
 
     DEPTH = 4
-    GROUP = 256 << 10  # received bytes hashed together (one hand-off to each hash thread)
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
@@ -152,33 +148,18 @@ class _Pipeline:
         self.md5 = hashlib.md5()
         self.sha1 = hashlib.sha1()
         self.seq = 0
-        self.group: list[bytes] = []
-        self.grouped = 0
-        self.hashing: deque[asyncio.Future[tuple[None, None]]] = deque()
-        self.inflight: deque[asyncio.Future[None]] = deque()
+        self.inflight: deque[asyncio.Future[tuple[None, None, None]]] = deque()
 
-    async def feed(self, piece: bytes) -> None:
-        """A received piece: hashed soon, in arrival order."""
-        self.group.append(piece)
-        self.grouped += len(piece)
-        if self.grouped >= self.GROUP:
-            await self._hash_group()
-
-    async def _hash_group(self) -> None:
-        group, self.group, self.grouped = self.group, [], 0
+    async def submit(self, piece: bytes) -> None:
         loop = asyncio.get_running_loop()
-        md5_pool, sha1_pool, _ = _pools()
-        self.hashing.append(asyncio.gather(
-            loop.run_in_executor(md5_pool, _update, self.md5, group),
-            loop.run_in_executor(sha1_pool, _update, self.sha1, group),
-        ))
-        while len(self.hashing) * self.GROUP > self.DEPTH * self.store.chunk_size:
-            await self.hashing.popleft()
-
-    async def submit(self, chunk: bytes) -> None:
-        """A chunk row to write (its bytes were fed)."""
-        loop = asyncio.get_running_loop()
-        self.inflight.append(loop.run_in_executor(_pools()[2], self._write, self.seq, chunk))
+        md5_pool, sha1_pool, db_pool = _pools()
+        self.inflight.append(
+            asyncio.gather(
+                loop.run_in_executor(md5_pool, self.md5.update, piece),
+                loop.run_in_executor(sha1_pool, self.sha1.update, piece),
+                loop.run_in_executor(db_pool, self._write, self.seq, piece),
+            )
+        )
         self.seq += 1
         while len(self.inflight) >= self.DEPTH:
             await self.inflight.popleft()
@@ -191,12 +172,8 @@ class _Pipeline:
 
     async def finish(self) -> tuple[int, str, str]:
         """Wait for every piece; answers (blob id, MD5, SHA-1)."""
-        if self.group:
-            await self._hash_group()
         while self.inflight:
             await self.inflight.popleft()
-        while self.hashing:
-            await self.hashing.popleft()
         if self.blob_id is None:  # an empty body: the row alone
             self.blob_id = await asyncio.to_thread(self._empty)
         return self.blob_id, self.md5.hexdigest(), self.sha1.hexdigest()
@@ -207,15 +184,10 @@ class _Pipeline:
 
     async def abort(self) -> int | None:
         """Wait for the pieces in flight (their rows go with the blob's); answers the blob's id."""
-        await asyncio.gather(*self.inflight, *self.hashing, return_exceptions=True)
-        self.inflight.clear()
-        self.hashing.clear()
+        if self.inflight:
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+            self.inflight.clear()
         return self.blob_id
-
-
-def _update(digest: Any, pieces: list[bytes]) -> None:
-    for piece in pieces:
-        digest.update(piece)
 
 
 # The statements of the hot paths (uploads, downloads), compiled once (core/reads.py).
@@ -282,7 +254,6 @@ class BlobStore:
                     raise BlobTooLarge(max_size)
                 if observe is not None:
                     observe(data)
-                await pipeline.feed(data)
                 parts.append(data)
                 buffered += len(data)
                 while buffered >= self.chunk_size:
