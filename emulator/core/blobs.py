@@ -64,7 +64,9 @@ _READY = text("state = 'ready'")
 class Blob(Base):
     __tablename__ = "blobs"
     __table_args__ = (
-        Index("ix_blobs_content", "sha1", "md5", "size"),
+        # Instant-upload checks look bytes up by MD5 and size (find); the unique index below
+        # serves lookups by all three digests (commit, retain).
+        Index("ix_blobs_md5", "md5", "size"),
         # One ready blob per content, whichever process commits it (see BlobStore.commit).
         Index("uq_blobs_ready_content", "sha1", "md5", "size", unique=True,
               sqlite_where=_READY, postgresql_where=_READY),
