@@ -97,16 +97,13 @@ def request_view(db: Database) -> Iterator[None]:
         yield
         return
     sql = _driver_sql(db, _VIEW_SQL.format(", ".join("?" for _ in VIEW_VALUES)))
-    raw = db.engine.raw_connection()
-    try:
+    with db.connection() as raw:
         cursor = raw.cursor()
         try:
             cursor.execute(sql, VIEW_VALUES)
             rows = {(str(kind), str(name)): (value, version) for kind, name, value, version in cursor.fetchall()}
         finally:
             cursor.close()
-    finally:
-        raw.close()
     token = _view.set(_View(db, rows))
     try:
         yield
@@ -122,16 +119,13 @@ def _read(db: Database, kind: str, name: str) -> Any:
         if answered:
             return None if row is None else (row if kind == "live" else row[:1])
     sql = _driver_sql(db, _READS[kind])
-    raw = db.engine.raw_connection()
-    try:
+    with db.connection() as raw:
         cursor = raw.cursor()
         try:
             cursor.execute(sql, (name,))
             return cursor.fetchone()
         finally:
             cursor.close()
-    finally:
-        raw.close()
 
 
 class _Open(threading.local):
@@ -187,21 +181,19 @@ def execute(db: Database, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] 
     if session is not None:
         result = session.connection().exec_driver_sql(sql, params)
         return tuple(result.one()) if result.returns_rows else None
-    raw = db.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
+    with db.connection() as raw:
         try:
-            cursor.execute(sql, params)
-            row = cursor.fetchone() if cursor.description else None
-        finally:
-            cursor.close()
-        raw.commit()
-        return None if row is None else tuple(row)
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() if cursor.description else None
+            finally:
+                cursor.close()
+            raw.commit()
+            return None if row is None else tuple(row)
+        except BaseException:
+            raw.rollback()
+            raise
 
 
 def deleted(result: Any) -> int:
