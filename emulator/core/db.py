@@ -107,6 +107,7 @@ def is_transient(exc: BaseException) -> bool:
 class _ThreadConnection(threading.local):
     connection: sqlite3.Connection | None = None
     pid = 0
+    generation = -1
 
 
 class Bindable(Protocol):
@@ -177,6 +178,7 @@ class Database:
         self._mine = _ThreadConnection()
         self._all_mine: list[sqlite3.Connection] = []
         self._all_mine_lock = threading.Lock()
+        self._generation = 0  # of the thread connections: dispose() starts a new one
         if backend == "sqlite":
             if self.memory:
                 self.engine: Engine = create_engine(
@@ -333,12 +335,13 @@ class Database:
     def _thread_connection(self) -> sqlite3.Connection:
         mine = self._mine
         pid = os.getpid()
-        if mine.connection is None or mine.pid != pid:  # first use in this thread (or process)
+        if mine.connection is None or mine.pid != pid or mine.generation != self._generation:
+            # first use in this thread (or process, or since dispose)
             args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
             connect: Any = sqlite3.connect  # with the URL's own arguments, as the engine's pool connects
             conn = connect(*args, **{**kwargs, "check_same_thread": False, "timeout": BUSY_TIMEOUT})
             self.apply_pragmas(conn)
-            mine.connection, mine.pid = conn, pid
+            mine.connection, mine.pid, mine.generation = conn, pid, self._generation
             with self._all_mine_lock:
                 self._all_mine.append(conn)
         return mine.connection
@@ -346,6 +349,7 @@ class Database:
     def dispose(self) -> None:
         with self._all_mine_lock:
             mine, self._all_mine = self._all_mine, []
+            self._generation += 1
         for conn in mine:
             conn.close()
         self.engine.dispose()
