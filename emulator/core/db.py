@@ -144,6 +144,12 @@ class Raw:
         except self.dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, params, exc, self.dialect.loaded_dbapi.Error) from exc
 
+    def sqlite_connection(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection under a driver-level transaction on a SQLite file (for its
+        incremental blob I/O), else None."""
+        conn = getattr(self._cursor, "connection", None)
+        return conn if isinstance(conn, sqlite3.Connection) else None
+
     def run(self, stmt: Bindable, **params: Any) -> list[tuple[Any, ...]]:
         """A compiled statement (core/reads.py's ``Sql``) with named parameters: the rows."""
         sql, args = stmt.bind(self.dialect, params)
