@@ -1,6 +1,8 @@
-"""Hot-path reads: a SELECT written once with SQLAlchemy Core (tables and columns checked
-by the models), compiled once per dialect, then run with the driver's own cursor on a
-pooled connection: no ORM session, no transaction of the emulator's, no Core execution.
+"""Hot-path statements: written once with SQLAlchemy Core (tables and columns checked by the
+models), compiled once per dialect, then run with the driver's own cursor: no ORM session, no
+Core execution. A :class:`Read` runs on its own, outside any transaction of the emulator's (on
+a SQLite file on the thread's own connection, ``Database.connection``); a :class:`Sql` runs
+inside a ``Database.raw`` transaction (``run.run(sql, name=value)``).
 
 Measured on the 2-core development machine (SQLite file): an ORM ``Session.get`` in a
 ``Database.session()`` costs ~0.5 ms, of which the query itself is ~20 us; a :class:`Read`
@@ -10,8 +12,8 @@ the row it names), so they decide the latency of a small call (issue 17).
 A read sees what is committed (SQLite WAL: a reader never waits for a writer; PostgreSQL:
 READ COMMITTED), never a transaction this thread still has open: callers use it outside
 their write transactions. The in-memory database (one connection, one process, tests) runs
-the same statement through a session instead. Rows come back as tuples with the columns' result conversions
-applied (a Boolean is a ``bool`` on SQLite too).
+the same statement through a session instead. Rows come back as tuples with the columns'
+result conversions applied (a Boolean is a ``bool`` on SQLite too).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """How core state shared by several processes is read and written cheaply.
 
 - :func:`peek_value` / :func:`peek_counter` / :func:`peek_live`: one row read with the
-  driver's own cursor on a pooled connection (no ORM session, no Core execution): what ``Clock.now()`` and the cache
-  checks of tenants and fault rules do on every call.
+  driver's own cursor (``Database.connection``: no ORM session, no Core execution): what
+  ``Clock.now()`` and the cache checks of tenants and fault rules do; within a vendor call
+  (:func:`request_view`) answered from one read made when the call began.
 - :func:`joined`: a write transaction for shared state (an id's counter position, a
   rate-limit window). Inside a transaction this thread already has open on the same
   database it joins that one: a second connection writing while the first holds SQLite's
@@ -49,7 +50,7 @@ def _live() -> Table:
     return table_of(LiveState)
 
 
-# The reads every call may make, as driver SQL on a pooled connection: SQLAlchemy's Core
+# The reads every call may make, as driver SQL (``Database.connection``): SQLAlchemy's Core
 # execution costs ~4x the query itself here (measured: ~90 us against ~18 us on a file).
 _READS = {
     "value": "SELECT value FROM emulator_values WHERE name = ?",
