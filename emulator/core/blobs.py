@@ -181,12 +181,8 @@ class _Pipeline:
         while self.inflight:
             await self.inflight.popleft()
         if self.blob_id is None:  # an empty body: the row alone
-            self.blob_id = await asyncio.to_thread(self._empty)
+            self.blob_id = await asyncio.to_thread(self.store._new_pending)
         return self.blob_id, self.md5.hexdigest(), self.sha1.hexdigest()
-
-    def _empty(self) -> int:
-        with self.store.db.raw() as run:
-            return self.store.new_pending(run)
 
     async def abort(self) -> int | None:
         """Wait for the pieces in flight (their rows go with the blob's); answers the blob's id."""
@@ -223,10 +219,6 @@ _CHUNK = Read(select(BlobChunk.data).where(BlobChunk.blob_id == bindparam("blob_
                                            BlobChunk.seq == bindparam("seq")))
 _INFO = Read(select(Blob.id, Blob.size, Blob.md5, Blob.sha1).where(Blob.id == bindparam("blob_id"),
                                                                    Blob.state == "ready"))
-
-
-def _runner(session: Session | Raw) -> Raw:
-    return session if isinstance(session, Raw) else Raw.of(session)
 
 
 def _update(digest: Any, pieces: list[bytes]) -> None:
@@ -335,7 +327,7 @@ class BlobStore:
         blob becomes ready in a savepoint; if the unique index says identical bytes became
         ready meanwhile, that blob gains the reference instead (on PostgreSQL the index
         makes the second committer wait for the first one's transaction to end)."""
-        run = _runner(session)
+        run = Raw.of(session)
         content = {"sha1": staged.sha1, "md5": staged.md5, "size": staged.size}
         for attempt in range(100):
             existing = run.run(_ADD_REFERENCE, **content)
@@ -369,12 +361,12 @@ class BlobStore:
         """One more reference on a ready blob still referenced; False (nothing changed) when
         it is gone or being reclaimed, so a caller reusing bytes it looked up earlier never
         points at a blob another transaction has just freed."""
-        return bool(_runner(session).run(_RETAIN, blob_id=blob_id))
+        return bool(Raw.of(session).run(_RETAIN, blob_id=blob_id))
 
     def release(self, session: Session | Raw, blob_id: int) -> None:
         """Drop one reference; the blob and its chunks go when none is left. The count is
         read back from the ``UPDATE`` itself (``RETURNING``), never by a second query."""
-        run = _runner(session)
+        run = Raw.of(session)
         left = run.run(_RELEASE, blob_id=blob_id)
         if left and left[0][0] <= 0:
             run.run(_DROP_CHUNKS, blob_id=blob_id)

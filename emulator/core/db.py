@@ -104,6 +104,11 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def driver_sql(dialect: Dialect, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the driver's own style (psycopg's ``%s``)."""
+    return sql if dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
 class _ThreadConnection(threading.local):
     connection: sqlite3.Connection | None = None
     pid = 0
@@ -127,14 +132,17 @@ class Raw:
         self._connection = connection
 
     @classmethod
-    def of(cls, session: Session) -> Raw:
+    def of(cls, session: Session | Raw) -> Raw:
+        """A runner on ``session``'s transaction (a runner already is one)."""
+        if isinstance(session, Raw):
+            return session
         connection = session.connection()
         return cls(connection.dialect, connection=connection)
 
     def __call__(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """``sql`` (``?`` placeholders, or the dialect's own with a dict) with ``params``: the rows."""
-        if self.dialect.paramstyle != "qmark" and not isinstance(params, dict):
-            sql = sql.replace("?", "%s")
+        if not isinstance(params, dict):
+            sql = driver_sql(self.dialect, sql)
         if self._connection is not None:
             result = self._connection.exec_driver_sql(sql, params)
             return [tuple(row) for row in result] if result.returns_rows else []
@@ -152,11 +160,7 @@ class Raw:
 
     def run(self, stmt: Bindable, **params: Any) -> list[tuple[Any, ...]]:
         """A compiled statement (core/reads.py's ``Sql``) with named parameters: the rows."""
-        sql, args = stmt.bind(self.dialect, params)
-        if self._connection is not None:
-            result = self._connection.exec_driver_sql(sql, args)
-            return [tuple(row) for row in result] if result.returns_rows else []
-        return self(sql, args)
+        return self(*stmt.bind(self.dialect, params))
 
 
 class Database:
@@ -337,6 +341,17 @@ class Database:
             yield raw
         finally:
             raw.close()
+
+    def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement of driver SQL (the dialect's placeholders) run on
+        :meth:`connection`, outside any transaction of the emulator's."""
+        with self.connection() as raw:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return [tuple(row) for row in cursor.fetchall()]
+            finally:
+                cursor.close()
 
     def _thread_connection(self) -> sqlite3.Connection:
         mine = self._mine

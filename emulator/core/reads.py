@@ -72,17 +72,10 @@ class Read(Sql):
             with db.session() as session:
                 return [tuple(row) for row in session.connection().execute(cast(Executable, self.stmt), params)]
         converters = self._compiled(db.engine.dialect)[3]
-        sql, args = self.bind(db.engine.dialect, params)
-        with db.connection() as raw:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(sql, args)
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
+        rows = db.fetch(*self.bind(db.engine.dialect, params))
         if any(converters):
             return [tuple(v if c is None else c(v) for c, v in zip(converters, row, strict=True)) for row in rows]
-        return [tuple(row) for row in rows]
+        return rows
 
     @property
     def keys(self) -> list[str]:

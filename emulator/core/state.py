@@ -26,7 +26,7 @@ from sqlalchemy import BigInteger, CursorResult, String, Table, Text, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
-from .db import Base, Database, table_of
+from .db import Base, Database, driver_sql, table_of
 from .shared import upsert
 
 
@@ -57,11 +57,6 @@ _READS = {
     "counter": "SELECT value FROM emulator_counters WHERE name = ?",
     "live": "SELECT value, version FROM emulator_live WHERE name = ?",
 }
-
-
-def _driver_sql(db: Database, sql: str) -> str:
-    """``sql`` written with ``?`` placeholders, in the driver's own style (psycopg's ``%s``)."""
-    return sql if db.engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 # What a vendor call's view holds (see :func:`request_view`): every live row, and these values.
@@ -97,14 +92,8 @@ def request_view(db: Database) -> Iterator[None]:
     if db.memory:  # the state is in this process: nothing to read
         yield
         return
-    sql = _driver_sql(db, _VIEW_SQL.format(", ".join("?" for _ in VIEW_VALUES)))
-    with db.connection() as raw:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql, VIEW_VALUES)
-            rows = {(str(kind), str(name)): (value, version) for kind, name, value, version in cursor.fetchall()}
-        finally:
-            cursor.close()
+    sql = driver_sql(db.engine.dialect, _VIEW_SQL.format(", ".join("?" for _ in VIEW_VALUES)))
+    rows = {(str(kind), str(name)): (value, version) for kind, name, value, version in db.fetch(sql, VIEW_VALUES)}
     token = _view.set(_View(db, rows))
     try:
         yield
@@ -119,14 +108,8 @@ def _read(db: Database, kind: str, name: str) -> Any:
         answered, row = view.lookup(db, kind, name)
         if answered:
             return None if row is None else (row if kind == "live" else row[:1])
-    sql = _driver_sql(db, _READS[kind])
-    with db.connection() as raw:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql, (name,))
-            return cursor.fetchone()
-        finally:
-            cursor.close()
+    rows = db.fetch(driver_sql(db.engine.dialect, _READS[kind]), (name,))
+    return rows[0] if rows else None
 
 
 class _Open(threading.local):
@@ -177,7 +160,7 @@ def execute(db: Database, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] 
     its first row: the per-request writes (a limit window, a journal entry) without the
     ORM's cost (measured ~10x the statement's). Inside a transaction this thread has open
     on ``db`` it runs in that one (see :func:`joined`)."""
-    sql = _driver_sql(db, sql)
+    sql = driver_sql(db.engine.dialect, sql)
     session = _open_session(db)
     if session is not None:
         result = session.connection().exec_driver_sql(sql, params)

@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 
 TOKEN_LIFETIME = 3600  # seconds: deadline = now + 1 h
 PAGE_SIZE = 1000  # "上限为1000条"
+MAX_STAT_KEYS = 1000  # Qiniu's batch limit
+MAX_DELETE_KEYS = 500  # "文件上限为500条"
+MAX_REFRESH = {"file": 100, "dir": 10}  # "上限100条" / "上限10条"
+MAX_FORM_UPLOAD = 1 << 30  # Qiniu's form upload takes files up to 1 GiB
+QUERY_TTL = 60  # seconds a client may cache the region answer (short: SDKs cache it on disk by host:port)
+NO_SUCH_FILE = "no such file or directory"
+DEFAULT_MIME = "application/octet-stream"
+_MIME = mimetypes.MimeTypes()  # built-in table only: the same answer on every machine
 
 
 def _listing(prefix: bool, after: bool) -> Read:
@@ -51,14 +59,6 @@ def _item(key: str, etag: str, fsize: int, mime_type: str, put_time: int, md5: s
 
 
 _LISTINGS = {(prefix, after): _listing(prefix, after) for prefix in (False, True) for after in (False, True)}
-MAX_STAT_KEYS = 1000  # Qiniu's batch limit
-MAX_DELETE_KEYS = 500  # "文件上限为500条"
-MAX_REFRESH = {"file": 100, "dir": 10}  # "上限100条" / "上限10条"
-MAX_FORM_UPLOAD = 1 << 30  # Qiniu's form upload takes files up to 1 GiB
-QUERY_TTL = 60  # seconds a client may cache the region answer (short: SDKs cache it on disk by host:port)
-NO_SUCH_FILE = "no such file or directory"
-DEFAULT_MIME = "application/octet-stream"
-_MIME = mimetypes.MimeTypes()  # built-in table only: the same answer on every machine
 
 
 @dataclass(frozen=True)

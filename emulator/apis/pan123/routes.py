@@ -130,9 +130,10 @@ async def put_slice(key: str, request: Request) -> Response:
     path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
     upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
     try:
-        journal.info().identify_tenant(service.uploads.slice_tenant(upload_id).client_id)
+        up = service.uploads.slice_upload(upload_id)
+        journal.info().identify_tenant(service.uploads.slice_tenant(up, upload_id).client_id)
         host = request.headers.get("host", "")
-        part_no, limit = service.uploads.slice_target(upload_id, "PUT", path, raw_query, host)
+        part_no, limit = service.uploads.slice_target(up, upload_id, "PUT", path, raw_query, host)
         md5 = await service.uploads.receive_slice(upload_id, part_no, limit, body)
     except VendorError:
         await drain_body(body)
@@ -216,8 +217,9 @@ async def _refuse_storage(request: Request, allowed: str) -> None:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         upload_id = dict(auth.parse_query(raw_query)).get("uploadId", "")
-        journal.info().identify_tenant(service.uploads.slice_tenant(upload_id).client_id)
-        service.uploads.slice_target(upload_id, request.method, path, raw_query, request.headers.get("host", ""))
+        up = service.uploads.slice_upload(upload_id)
+        journal.info().identify_tenant(service.uploads.slice_tenant(up, upload_id).client_id)
+        service.uploads.slice_target(up, upload_id, request.method, path, raw_query, request.headers.get("host", ""))
     raise S3Error.METHOD_NOT_ALLOWED(headers={"Allow": allowed.replace("/", ", ")},
                                      reason=f"method {request.method} not allowed (expects {allowed})")
 

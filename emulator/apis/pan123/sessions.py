@@ -36,7 +36,12 @@ _LOCKED_STATE = Sql(select(Pan123Upload.state).where(Pan123Upload.id == bindpara
 
 
 def slice_count(up: Pan123Upload) -> int:
-    return max(1, -(-up.size // up.slice_size))
+    return slices_of(up.size, up.slice_size)
+
+
+def slices_of(size: int, slice_size: int) -> int:
+    """How many slices a file of ``size`` bytes takes (at least one)."""
+    return max(1, -(-size // slice_size))
 
 
 def upload_parts(s: Session, upload_id: str) -> list[Pan123UploadPart]:
@@ -112,7 +117,7 @@ class Sessions:
     def put_part(self, s: Session | Raw, upload_id: str, part_no: int, staged: StagedBlob) -> None:
         """A received slice becomes the upload's part ``part_no``, replacing an earlier one
         (in a session, or a ``Database.raw`` transaction: the presigned PUT's hot path)."""
-        run = s if isinstance(s, Raw) else Raw.of(s)
+        run = Raw.of(s)
         blob_id = self.emu.blobs.commit(run, staged)
         key = {"upload_id": upload_id, "part_no": part_no}
         values = {"blob_id": blob_id, "size": staged.size, "md5": staged.md5, "at": self.emu.clock.now()}

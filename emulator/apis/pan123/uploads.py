@@ -6,7 +6,7 @@ and ``upload_async_result``. No HTTP types."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select
@@ -25,6 +25,7 @@ from .sessions import (
     locked_state,
     parts_in_order,
     slice_count,
+    slices_of,
     taking_slices,
     upload_parts,
 )
@@ -35,6 +36,13 @@ if TYPE_CHECKING:
     from ...core.runtime import Emulator
 
 # What a presigned PUT checks first, read without a session (core/reads.py): the upload's owner and state.
+class SliceUpload(NamedTuple):
+    client_id: str
+    state: str
+    size: int
+    slice_size: int
+
+
 _SLICE_TARGET = Read(select(Pan123Upload.client_id, Pan123Upload.state, Pan123Upload.size, Pan123Upload.slice_size)
                      .where(Pan123Upload.id == bindparam("upload_id")))
 
@@ -88,22 +96,27 @@ class Uploads:
         )
         return {"presignedURL": url, "isMultipart": count > 1}
 
-    def slice_tenant(self, upload_id: str) -> Tenant:
-        """Whose upload a presigned URL names (403 if none)."""
+    def slice_upload(self, upload_id: str) -> SliceUpload | None:
+        """The upload a presigned URL names, read once for :meth:`slice_tenant` and
+        :meth:`slice_target` (None: no such upload)."""
         row = _SLICE_TARGET.first(self.emu.db, upload_id=upload_id) if upload_id else None
-        client_id = row[0] if row else None
+        return None if row is None else SliceUpload(*row)
+
+    def slice_tenant(self, up: SliceUpload | None, upload_id: str) -> Tenant:
+        """Whose upload a presigned URL names (403 if none)."""
+        client_id = up.client_id if up else None
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id) if client_id else None
         if tenant is None:
             raise S3Error.ACCESS_DENIED(reason=f"no upload {upload_id!r}: the URL was not issued here")
         return tenant
 
-    def slice_target(self, upload_id: str, method: str, path: str, raw_query: str, host: str) -> tuple[int, int]:
+    def slice_target(self, up: SliceUpload | None, upload_id: str, method: str, path: str, raw_query: str,
+                     host: str) -> tuple[int, int]:
         """Check a PUT to a presigned URL: (part number, most bytes it may carry)."""
-        row = _SLICE_TARGET.first(self.emu.db, upload_id=upload_id) if upload_id else None
-        if row is None:
+        if up is None:
             raise S3Error.ACCESS_DENIED(reason=f"no upload {upload_id!r}: the URL was not issued here")
-        client_id, state, size, slice_size = row
-        count = slice_count(Pan123Upload(size=size, slice_size=slice_size))
+        client_id, state, size, slice_size = up
+        count = slices_of(size, slice_size)
         tenant: Tenant | None = self.emu.tenants.get("pan123", client_id)
         if tenant is None:
             raise S3Error.ACCESS_DENIED(reason=f"tenant {client_id} no longer exists")
