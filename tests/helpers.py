@@ -6,10 +6,10 @@ import base64
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import cli_process
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, proc: subprocess.Popen, url: str, data_dir: Path) -> None:
+    def __init__(self, proc: subprocess.Popen | cli_process.ForkedProcess, url: str, data_dir: Path) -> None:
         self.proc = proc
         self.url = url
         self.data_dir = data_dir
@@ -49,22 +49,23 @@ class LiveServer:
 
 def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
                  output: Path | None = None) -> LiveServer:
-    """``storage-emulator serve`` on a free port with its data below ``tmp_path``, once it
-    answers its health check. Its output is read through ``proc.stdout`` / ``proc.stderr``,
-    or written to the file ``output`` (for a server that outlives many tests and would fill
-    a pipe). A port taken by another process between the pick and the bind is picked again."""
+    """``storage-emulator serve`` (forked: tests/cli_process.py) on a free port with its data
+    below ``tmp_path``, once it answers its health check. Its output is read through
+    ``proc.stdout`` / ``proc.stderr``, or written to the file ``output`` (for a server that
+    outlives many tests and would fill a pipe). A port taken by another process between the
+    pick and the bind is picked again."""
     for attempt in range(5):
         port = free_port()
         data_dir = tmp_path / "server-data"
-        cmd = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--data-dir", str(data_dir), *args]
+        cmd = ["serve", "--port", str(port), "--data-dir", str(data_dir), *args]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
         full_env.update(env or {})
         if output is None:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+            proc = cli_process.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
             with open(output, "a", encoding="utf-8") as log:
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=full_env)
+                proc = cli_process.popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=full_env)
         server = LiveServer(proc, f"http://127.0.0.1:{port}", data_dir)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
+import cli_process
 import httpx
 import pytest
 from helpers import JPUSH_AUTH, JPUSH_KEY, JPUSH_SECRET, start_server
@@ -70,9 +70,7 @@ def test_flags_override_the_environment(monkeypatch):
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "emulator", *args], capture_output=True, text=True, env=full_env, timeout=timeout
-    )
+    return cli_process.run(args, env=full_env, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
@@ -198,10 +196,8 @@ def test_rate_limit_switch_from_the_environment(tmp_path, env):
 
 def test_port_zero_picks_a_free_port_and_the_banner_says_which(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--port", "0", "--database-url", "sqlite://"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
+    proc = cli_process.popen(["serve", "--port", "0", "--database-url", "sqlite://"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         first = proc.stdout.readline()
         url = first.rsplit(" ", 1)[-1].strip()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import cli_process
 import pytest
 
 PAGE = b"<!DOCTYPE html>\n<html>\n<body>\n<h1>Some other service</h1>\n</body>\n</html>\n"
@@ -52,8 +52,7 @@ def elsewhere(request) -> Iterator[str]:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+    return cli_process.run(args, env=env, timeout=60)
 
 
 def one_line_failure(proc: subprocess.CompletedProcess) -> str:

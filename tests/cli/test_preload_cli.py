@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_process
 import httpx
 from helpers import JPUSH_AUTH, JPUSH_KEY, free_port, start_server, write_tree
 
@@ -34,8 +35,7 @@ def sample(root: Path) -> Path:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+    return cli_process.run(args, env=full_env, timeout=timeout)
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:

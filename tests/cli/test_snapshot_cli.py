@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_process
 import httpx
 import pytest
 from helpers import start_server
@@ -17,8 +18,7 @@ from snapshot_kit import SECOND, T0, Kit, add_tenants, ok, scope_of
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True, env=full_env,
-                          timeout=60)
+    return cli_process.run(args, env=full_env, timeout=60)
 
 
 def succeeds(proc: subprocess.CompletedProcess) -> str:

@@ -6,10 +6,9 @@ tenants, then the tree on top)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import cli_process
 import pytest
 from fastapi.testclient import TestClient
 from helpers import JPUSH_AUTH, JPUSH_KEY
@@ -40,11 +39,8 @@ def test_a_name_that_is_not_utf8_is_refused_before_anything_loads(tmp_path):
     assert f"jpush/{JPUSH_KEY}/alias/" in message and "not valid UTF-8" in message and "\n" not in message
     message.encode("utf-8")  # printable as it is
 
-    run = subprocess.run(
-        [sys.executable, "-m", "emulator", "serve", "--database-url", "sqlite://", "--port", "0",
-         "--preload", str(root)],
-        capture_output=True, text=True, timeout=60,
-    )
+    run = cli_process.run(["serve", "--database-url", "sqlite://", "--port", "0", "--preload", str(root)],
+                          timeout=60)
     assert run.returncode == 2, run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "not valid UTF-8" in lines[0], run.stderr

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
+import cli_process
 import pytest
 from fastapi.testclient import TestClient
 from snapshot_kit import SECOND, T0, Kit, add_tenants, ok
@@ -170,11 +169,8 @@ def test_serve_import_of_a_hostile_file_is_one_line_and_exit_2(tmp_path, label):
         good = client.get("/_emulator/snapshots/good/export").content
     path = tmp_path / "bad.snapshot"
     path.write_bytes(edited(good, tmp_path, HOSTILE[label][0]))
-    run = subprocess.run(
-        [sys.executable, "-m", "emulator", "serve", "--database-url", "sqlite://", "--port", "0",
-         "--import", str(path)],
-        capture_output=True, text=True, timeout=60,
-    )
+    run = cli_process.run(["serve", "--database-url", "sqlite://", "--port", "0", "--import", str(path)],
+                          timeout=60)
     assert run.returncode == 2, run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "--import" in lines[0] and HOSTILE[label][1] in lines[0], run.stderr
