@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,7 +149,12 @@ def test_a_fault_added_on_the_page_fails_a_client_call(dash, live):
     open_page(dash, "overview")
     open_page(dash, "faults")
     row = page.locator('#faults-table tbody tr[data-id="1"]')
-    assert re.search(r"\bfired\s*1\b|\t1\t1\t", row.inner_text()) or row.locator("td").nth(3).inner_text() == "1"
+    # Re-opening the page shows the rows it had, then the fresh list: wait for that (up to 5 s).
+    deadline = time.monotonic() + 5
+    while not (re.search(r"\bfired\s*1\b|\t1\t1\t", row.inner_text())
+               or row.locator("td").nth(3).inner_text() == "1"):
+        assert time.monotonic() < deadline, row.inner_text()
+        page.wait_for_timeout(100)
     row.get_by_role("button", name="Remove fault rule 1").click()
     _notice(dash, "Removed fault rule 1")
     assert live.client.get("/v3/files", headers=auth).status_code == 200
