@@ -8,8 +8,10 @@ A fresh emulator per test is cheap because two things are made once per process 
 - the started database: a fresh in-memory emulator starts from a copy of one already started
   with the same settings (schema and fixture tenants in place).
 Both pools are the pytest plugin's own (emulator/testing/inprocess.py).
-Settings that act at start (``--preload``, ``--import``) or a database on disk take the
-whole start instead.
+Settings that act at start (``--preload``, ``--import``) take the whole start instead; a
+database on disk is started as a fresh start does, on a pooled app. A test that makes apps
+of its own settings (several at once, or settings the fixtures do not give) takes them from
+the same pool with ``make_app(settings)``: each is closed and given back after the test.
 
 The API tests run twice: on the in-memory SQLite database (``[sqlite]``) and on a real
 PostgreSQL server (``[pg]``, tests/pg_server.py: one server and database per xdist worker,
@@ -52,18 +54,28 @@ _SQLITE_ONLY = ("core/test_store_full.py",)
 
 def _started(settings: Settings) -> Emulator | None:
     """A started emulator: from the plugin's pool of started images (in-memory SQLite), or
-    started on the test's emptied PostgreSQL database; None when these settings need the
-    whole start."""
+    started as ``create_app`` starts it (a database file, the test's emptied PostgreSQL
+    database); None when these settings need the whole start (work done at start)."""
     starts_with_work = settings.preload is not None or settings.import_file is not None
     if starts_with_work:
         return None
-    if settings.resolved_database_url.startswith("postgresql"):
-        emulator = Emulator(settings, ALL_APIS)
-        emulator.start()
-        return emulator
-    if settings.resolved_database_url != "sqlite://":
-        return None
-    return started_emulator(settings)
+    if settings.resolved_database_url == "sqlite://":
+        return started_emulator(settings)
+    emulator = Emulator(settings, ALL_APIS)
+    emulator.start()
+    return emulator
+
+
+def _pooled_app(settings: Settings) -> FastAPI:
+    """What ``create_app(settings)`` makes, on an idle app of the process when these settings
+    allow it (see the module's docstring)."""
+    emulator = _started(settings)
+    return create_app(settings) if emulator is None else app_for(emulator)
+
+
+def _give_back(application: FastAPI) -> None:
+    application.state.emulator.close()
+    release_app(application)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -166,12 +178,25 @@ def settings(tmp_path: Path, database: str) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[FastAPI]:
-    emulator = _started(settings)
-    application = create_app(settings) if emulator is None else app_for(emulator)
+    application = _pooled_app(settings)
     yield application
-    application.state.emulator.close()
-    if emulator is not None:
-        release_app(application)
+    _give_back(application)
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[[Settings], FastAPI]]:
+    """``make_app(settings)``: a started app as ``create_app(settings)`` makes it (its errors
+    included), from the pool; every app made is closed and given back after the test."""
+    made: list[FastAPI] = []
+
+    def make(settings: Settings) -> FastAPI:
+        application = _pooled_app(settings)
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        _give_back(application)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import JPUSH_AUTH, start_server
 
-from emulator.app import create_app
 from emulator.settings import Settings
 from emulator.testing import InProcessEmulator, LiveEmulator
 
@@ -25,16 +24,16 @@ def _upload(client) -> str:
     return r.json()["file_id"]
 
 
-def _app(**settings):
-    return create_app(Settings(database_url="sqlite://", **settings))
+@pytest.fixture
+def _app(make_app):
+    """``_app(**settings)``: a started in-memory app with these settings (from the pool)."""
+    return lambda **settings: make_app(Settings(database_url="sqlite://", **settings))
 
 
 @pytest.fixture
-def c():
-    app = _app()
-    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+def c(_app):
+    with TestClient(_app(), base_url="http://127.0.0.1:8080") as client:
         yield client
-    app.state.emulator.close()
 
 
 def test_a_cross_site_reset_is_refused_and_changes_nothing(c):
@@ -88,7 +87,7 @@ def test_loopback_names_are_answered(c, host):
     assert c.get("/_emulator/credentials", headers={"Host": host}).status_code == 200
 
 
-def test_the_public_url_and_allowed_hosts_are_answered():
+def test_the_public_url_and_allowed_hosts_are_answered(_app):
     app = _app(public_url="http://emulator:8080", admin_allowed_hosts="emu.internal, Other.Example")
     with TestClient(app) as c:
         for host in ("emulator:8080", "emu.internal", "other.example:1234"):
@@ -104,7 +103,7 @@ def test_the_public_url_and_allowed_hosts_are_answered():
     app.state.emulator.close()
 
 
-def test_with_a_token_the_dashboards_own_files_load_and_everything_it_calls_needs_the_token():
+def test_with_a_token_the_dashboards_own_files_load_and_everything_it_calls_needs_the_token(_app):
     """A browser opening the dashboard cannot send a bearer token: the page's three static
     files (no state in them) load, and the page asks for the token at its first refused call."""
     app = _app(admin_token="s3cret-token")
@@ -117,7 +116,7 @@ def test_with_a_token_the_dashboards_own_files_load_and_everything_it_calls_need
     app.state.emulator.close()
 
 
-def test_the_admin_token_guards_every_call_but_health():
+def test_the_admin_token_guards_every_call_but_health(_app):
     app = _app(admin_token="s3cret-token")
     with TestClient(app) as c:
         for method, path in (("GET", "/_emulator/credentials"), ("POST", "/_emulator/reset"),

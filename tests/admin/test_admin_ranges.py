@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import JPUSH_AUTH, pan123_file
 
-from emulator.app import create_app
 from emulator.settings import Settings
 from emulator.testing import InProcessEmulator
 
@@ -40,11 +39,9 @@ FIELDS = {  # each endpoint's own field, given a hostile value
 
 
 @pytest.fixture
-def c():
-    app = create_app(Settings(database_url="sqlite://"))
-    with TestClient(app, raise_server_exceptions=False) as client:
+def c(make_app):
+    with TestClient(make_app(Settings(database_url="sqlite://")), raise_server_exceptions=False) as client:
         yield client
-    app.state.emulator.close()
 
 
 @pytest.mark.parametrize("path", POSTS)

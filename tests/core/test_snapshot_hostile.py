@@ -16,15 +16,20 @@ from fastapi.testclient import TestClient
 from snapshot_kit import SECOND, T0, Kit, add_tenants, ok
 from sqlalchemy.exc import IntegrityError
 
-from emulator.app import create_app
 from emulator.core import snapshot_copy
 from emulator.settings import Settings
 
 
-def make_app(tmp_path: Path, memory: bool, name: str = "data", **extra):
-    if memory:
-        return create_app(Settings(database_url="sqlite://", data_dir=tmp_path / name, **extra))
-    return create_app(Settings(data_dir=tmp_path / name, **extra))
+@pytest.fixture
+def app_at(make_app, tmp_path: Path):
+    """``app_at(memory, name="data", **settings)``: a started app, its database in memory or in
+    a file under the test's folder (conftest's ``make_app``: from the pool, given back after)."""
+
+    def at(memory: bool, name: str = "data", **extra):
+        where = {"database_url": "sqlite://"} if memory else {}
+        return make_app(Settings(**where, data_dir=tmp_path / name, **extra))
+
+    return at
 
 
 def edited(data: bytes, tmp_path: Path, sql: str) -> bytes:
@@ -96,10 +101,10 @@ HOSTILE = {
 
 
 @pytest.fixture(params=["memory", "file"])
-def filled(request, tmp_path):
+def filled(app_at, request, tmp_path):
     """An emulator with one object (and event, refresh) per API of two tenants, its whole
     state exported as ``good``, and what a client can observe of it."""
-    app = make_app(tmp_path, request.param == "memory")
+    app = app_at(request.param == "memory")
     with TestClient(app) as client:
         ok(client.post("/_emulator/clock", json={"freeze": True, "set": T0}))
         ok(client.post("/_emulator/limits", json={"enabled": False}))  # evidence is read many times
@@ -131,8 +136,8 @@ def test_every_hostile_file_is_refused_at_import_and_changes_nothing(filled, tmp
     assert observed(client)[:-1] == before[:-1]
 
 
-def test_a_hostile_file_put_in_the_snapshots_folder_is_refused_on_restore(tmp_path):
-    app = make_app(tmp_path, False)
+def test_a_hostile_file_put_in_the_snapshots_folder_is_refused_on_restore(app_at, tmp_path):
+    app = app_at(False)
     folder = tmp_path / "data" / "snapshots"
     with TestClient(app) as client:
         ok(client.post("/_emulator/clock", json={"freeze": True, "set": T0}))
@@ -161,8 +166,8 @@ def test_a_hostile_file_put_in_the_snapshots_folder_is_refused_on_restore(tmp_pa
 
 @pytest.mark.parametrize("label", ["clock offset not a number", "pan123 slice size zero", "tenant record invalid",
                                    "bytes altered"])
-def test_serve_import_of_a_hostile_file_is_one_line_and_exit_2(tmp_path, label):
-    app = make_app(tmp_path, True)
+def test_serve_import_of_a_hostile_file_is_one_line_and_exit_2(app_at, tmp_path, label):
+    app = app_at(True)
     with TestClient(app) as client:
         Kit(client).jpush(b"a\n")
         ok(client.post("/_emulator/snapshots", json={"name": "good"}), 201)
@@ -176,10 +181,10 @@ def test_serve_import_of_a_hostile_file_is_one_line_and_exit_2(tmp_path, label):
     assert len(lines) == 1 and "--import" in lines[0] and HOSTILE[label][1] in lines[0], run.stderr
 
 
-def test_an_imported_snapshot_never_replaces_the_live_schema(tmp_path):
+def test_an_imported_snapshot_never_replaces_the_live_schema(app_at, tmp_path):
     """In memory, a whole snapshot saved here may become the database image at once; an
     imported one is copied row by row into the live tables, whose constraints stay."""
-    app = make_app(tmp_path, True)
+    app = app_at(True)
     with TestClient(app) as client:
         Kit(client).jpush(b"a\n")
         ok(client.post("/_emulator/snapshots", json={"name": "good"}), 201)
@@ -199,10 +204,10 @@ def test_an_imported_snapshot_never_replaces_the_live_schema(tmp_path):
 
 
 @pytest.mark.parametrize("memory", [True, False], ids=["memory", "file"])
-def test_a_restore_refused_at_commit_leaves_the_database_usable(tmp_path, memory):
+def test_a_restore_refused_at_commit_leaves_the_database_usable(app_at, tmp_path, memory):
     """A deferred foreign key fails at COMMIT; the transaction must still be rolled back
     and the snapshot detached, or the pooled connection keeps both."""
-    app = make_app(tmp_path, memory)
+    app = app_at(memory)
     with TestClient(app) as client:
         emu = app.state.emulator
         Kit(client).jpush(b"kept\n")
@@ -224,12 +229,12 @@ def test_a_restore_refused_at_commit_leaves_the_database_usable(tmp_path, memory
         assert sorted(f["lines"][0] for f in ok(client.get("/_emulator/jpush/files"))) == ["kept", "second"]
 
 
-def test_checking_a_large_file_keeps_memory_flat(tmp_path):
+def test_checking_a_large_file_keeps_memory_flat(app_at, tmp_path):
     """The full check of a file from elsewhere streams the object bytes (one chunk at a
     time) through the hashes: 40 MiB of objects, a few MiB of memory at most."""
     import tracemalloc
 
-    app = make_app(tmp_path, False)
+    app = app_at(False)
     with TestClient(app) as client:
         piece = bytes(range(256)) * 4096  # 1 MiB
 
@@ -252,9 +257,9 @@ def test_checking_a_large_file_keeps_memory_flat(tmp_path):
         assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB while checking 40 MiB"
 
 
-def test_a_scoped_file_without_its_tenants_record_is_refused(tmp_path):
+def test_a_scoped_file_without_its_tenants_record_is_refused(app_at, tmp_path):
     """Restoring it would delete the live tenant and bring nothing back."""
-    app = make_app(tmp_path, True)
+    app = app_at(True)
     with TestClient(app) as client:
         ok(client.post("/_emulator/clock", json={"freeze": True, "set": T0}))
         add_tenants(client)

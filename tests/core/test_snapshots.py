@@ -17,22 +17,27 @@ from sqlalchemy import select
 
 from emulator.apis.pan123.models import Pan123File
 from emulator.apis.wechat.models import WeChatFile
-from emulator.app import create_app
 from emulator.core import snapshot_store
 from emulator.core.blobs import Blob
 from emulator.settings import Settings
 
 
-def make_app(tmp_path: Path, memory: bool, name: str = "data", **extra):
-    if memory:
-        return create_app(Settings(database_url="sqlite://", data_dir=tmp_path / name, **extra))
-    return create_app(Settings(data_dir=tmp_path / name, **extra))
+@pytest.fixture
+def app_at(make_app, tmp_path: Path):
+    """``app_at(memory, name="data", **settings)``: a started app, its database in memory or in
+    a file under the test's folder (conftest's ``make_app``: from the pool, given back after)."""
+
+    def at(memory: bool, name: str = "data", **extra):
+        where = {"database_url": "sqlite://"} if memory else {}
+        return make_app(Settings(**where, data_dir=tmp_path / name, **extra))
+
+    return at
 
 
 @pytest.fixture(params=["memory", "file"])
-def world(request, tmp_path):
+def world(app_at, request, tmp_path):
     """A frozen-clock emulator (in-memory or file-backed) with a second tenant of every API."""
-    app = make_app(tmp_path, request.param == "memory")
+    app = app_at(request.param == "memory")
     with TestClient(app) as client:
         ok(client.post("/_emulator/clock", json={"freeze": True, "set": T0}))
         add_tenants(client)
@@ -121,8 +126,8 @@ def test_whole_restore_brings_back_service_settings_and_clears_limit_windows(mem
     assert client.get("/v3/files", auth=(t["app_key"], t["master_secret"])).status_code == 200
 
 
-def test_seeded_ids_continue_from_the_saved_position(tmp_path):
-    app = make_app(tmp_path, True, seed=7)
+def test_seeded_ids_continue_from_the_saved_position(app_at, tmp_path):
+    app = app_at(True, seed=7)
     with TestClient(app) as client:
         kit = Kit(client)
         save(client, "s")
@@ -337,8 +342,8 @@ BAD_SAVE_BODIES = [
 
 
 @pytest.mark.parametrize("memory", [True, False], ids=["memory", "file"])
-def test_bad_save_requests_are_400_and_store_nothing(tmp_path, memory):
-    with TestClient(make_app(tmp_path, memory)) as client:
+def test_bad_save_requests_are_400_and_store_nothing(app_at, tmp_path, memory):
+    with TestClient(app_at(memory)) as client:
         kit = Kit(client)
         kit.fill("x")
         save(client, "ok")
@@ -368,8 +373,8 @@ def test_dots_dashes_and_underscores_are_fine_names(client):
 
 # -- export and import -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("src", "dst"), [("memory", "file"), ("file", "memory"), ("file", "file")])
-def test_export_then_import_into_another_emulator_gives_the_same_state(tmp_path, src, dst):
-    one = make_app(tmp_path, src == "memory", "one")
+def test_export_then_import_into_another_emulator_gives_the_same_state(app_at, tmp_path, src, dst):
+    one = app_at(src == "memory", "one")
     with TestClient(one) as c1:
         ok(c1.post("/_emulator/clock", json={"freeze": True, "set": T0}))
         add_tenants(c1)
@@ -386,7 +391,7 @@ def test_export_then_import_into_another_emulator_gives_the_same_state(tmp_path,
     with sqlite3.connect(tmp_path / "shared.snapshot") as db:  # one ordinary SQLite file
         assert dict(db.execute("SELECT key, value FROM _snapshot_meta"))["format"] == '"storage-emulator-snapshot"'
 
-    two = make_app(tmp_path, dst == "memory", "two")
+    two = app_at(dst == "memory", "two")
     with TestClient(two) as c2:
         imported = ok(c2.put("/_emulator/snapshots/copied", content=exported), 201)
         assert imported == {**described, "name": "copied"}
@@ -399,13 +404,13 @@ def test_export_then_import_into_another_emulator_gives_the_same_state(tmp_path,
         assert c2.get("/_emulator/snapshots/copied/export").content == exported
 
 
-def test_a_scoped_export_imports_as_a_scoped_snapshot(tmp_path, mem):
+def test_a_scoped_export_imports_as_a_scoped_snapshot(app_at, tmp_path, mem):
     client, _emu, _a, b = mem
     b.fill("one")
     saved_b = b.evidence()
     save(client, "b", scope_of(SECOND))
     exported = client.get("/_emulator/snapshots/b/export").content
-    other = make_app(tmp_path, False, "other")
+    other = app_at(False, "other")
     with TestClient(other) as c2:
         ok(c2.post("/_emulator/clock", json={"freeze": True, "set": T0}))
         Kit(c2).jpush(b"the other emulator's own file\n")
@@ -431,8 +436,8 @@ def _edit_meta(data: bytes, tmp_path: Path, sql: str) -> bytes:
 
 
 @pytest.mark.parametrize("memory", [True, False])
-def test_import_refuses_what_is_not_a_snapshot_and_stores_nothing(tmp_path, memory):
-    app = make_app(tmp_path, memory)
+def test_import_refuses_what_is_not_a_snapshot_and_stores_nothing(app_at, tmp_path, memory):
+    app = app_at(memory)
     with TestClient(app) as client:
         good = _exported(client)
         plain = tmp_path / "plain.db"
@@ -461,8 +466,8 @@ def test_import_refuses_what_is_not_a_snapshot_and_stores_nothing(tmp_path, memo
 
 
 # -- files: on request, atomic, surviving a restart --------------------------------------------------
-def test_snapshot_files_are_written_at_once_and_survive_a_restart(tmp_path):
-    app = make_app(tmp_path, False)
+def test_snapshot_files_are_written_at_once_and_survive_a_restart(app_at, tmp_path):
+    app = app_at(False)
     with TestClient(app) as client:
         ok(client.post("/_emulator/clock", json={"freeze": True, "set": T0}))
         Kit(client).fill("one")
@@ -472,15 +477,15 @@ def test_snapshot_files_are_written_at_once_and_survive_a_restart(tmp_path):
         assert path.is_file()  # written on request, not at shutdown
         assert not list(path.parent.glob("*.tmp"))
         Kit(client).fill("two")
-    app2 = make_app(tmp_path, False)
+    app2 = app_at(False)
     with TestClient(app2) as client:
         assert ok(client.get("/_emulator/snapshots")) == [described]
         restore(client, "kept")
         assert Kit(client).evidence() == saved
 
 
-def test_a_failed_write_leaves_no_partial_file_and_the_old_snapshot_intact(tmp_path, monkeypatch):
-    app = make_app(tmp_path, False)
+def test_a_failed_write_leaves_no_partial_file_and_the_old_snapshot_intact(app_at, tmp_path, monkeypatch):
+    app = app_at(False)
     folder = tmp_path / "data" / "snapshots"
     with TestClient(app) as client:
         Kit(client).jpush(b"first\n")
