@@ -39,6 +39,14 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 SWITCH = "STORAGE_EMULATOR_TESTS_FORK"
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the user's ``EMULATOR_*`` settings (so that a
+    command or server a test starts sees only what the test gives it), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    env.update(extra or {})
+    return env
 _STARTUP_PREFIXES = ("PYTHON", "LD_")
 
 
@@ -136,7 +144,7 @@ class _Server:
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="emulator-forks-")
         self.path = os.path.join(self.dir, "sock")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+        env = clean_env()
         self.env = env
         # Its stdin is a pipe this process holds: when this process ends, the server sees the
         # end of that pipe and exits (no orphan outlives a killed test run).

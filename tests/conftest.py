@@ -200,6 +200,18 @@ def make_app() -> Iterator[Callable[[Settings], FastAPI]]:
 
 
 @pytest.fixture
+def app_at(make_app: Callable[[Settings], FastAPI], tmp_path: Path) -> Callable[..., FastAPI]:
+    """``app_at(memory, name="data", **settings)``: a started app (``make_app``), its database in
+    memory or in a file, its data dir ``name`` under the test's folder."""
+
+    def at(memory: bool, name: str = "data", **extra: Any) -> FastAPI:
+        where = {"database_url": "sqlite://"} if memory else {}
+        return make_app(Settings(**where, data_dir=tmp_path / name, **extra))
+
+    return at
+
+
+@pytest.fixture
 def emu(app):
     return app.state.emulator
 

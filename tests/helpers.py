@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import socket
 import subprocess
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import cli_process
 import httpx
+from cli_process import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -58,8 +58,7 @@ def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
         port = free_port()
         data_dir = tmp_path / "server-data"
         cmd = ["serve", "--port", str(port), "--data-dir", str(data_dir), *args]
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-        full_env.update(env or {})
+        full_env = clean_env(env)
         if output is None:
             proc = cli_process.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         else:

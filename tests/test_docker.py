@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from cli_process import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
@@ -297,7 +298,7 @@ def test_image_install_and_start_outside_docker(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     bin_dir = venv / "bin"
     python = bin_dir / "python"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    base_env = clean_env()
     base_env.pop("PYTHONPATH", None)  # nothing from the dev checkout may leak in
     target = dockerfile_install_target(instructions)  # "./[postgres]": the context with its extras
     install = subprocess.run(

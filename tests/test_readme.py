@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import httpx
+from cli_process import clean_env
 from helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -111,7 +112,6 @@ def test_pan123_upload_v2_walkthrough_runs_twice_and_stops_on_an_error(tmp_path,
 
 def test_sandbox_walkthrough_one_call_per_api(tmp_path):
     """The README's sandbox: ``storage-emulator serve`` (the installed command) and one call per API."""
-    import os
     import sys
     from pathlib import Path
 
@@ -122,7 +122,7 @@ def test_sandbox_walkthrough_one_call_per_api(tmp_path):
     command = Path(sys.executable).parent / "storage-emulator"
     assert command.is_file(), "the storage-emulator console script is not installed next to python"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    env = clean_env()
     proc = subprocess.Popen([str(command), "serve", "--port", str(port), "--data-dir", str(tmp_path / "d")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cli_process import clean_env
 from helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -20,7 +21,7 @@ def plugin_examples() -> list[str]:
 
 
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("EMULATOR_")}
+    env = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "-W", "error::pytest.PytestUnraisableExceptionWarning", *args],

@@ -11,6 +11,7 @@ from pathlib import Path
 import cli_process
 import httpx
 import pytest
+from cli_process import clean_env
 from helpers import JPUSH_AUTH, JPUSH_KEY, JPUSH_SECRET, start_server
 
 from emulator.settings import Settings
@@ -68,8 +69,7 @@ def test_flags_override_the_environment(monkeypatch):
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    full_env.update(env or {})
+    full_env = clean_env(env)
     return cli_process.run(args, env=full_env, timeout=timeout)
 
 
@@ -195,7 +195,7 @@ def test_rate_limit_switch_from_the_environment(tmp_path, env):
 
 
 def test_port_zero_picks_a_free_port_and_the_banner_says_which(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    env = clean_env()
     proc = cli_process.popen(["serve", "--port", "0", "--database-url", "sqlite://"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

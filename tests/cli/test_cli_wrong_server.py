@@ -4,7 +4,6 @@ stderr and exit status 2, and `snapshot export` writes no file."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cli_process
 import pytest
+from cli_process import clean_env
 
 PAGE = b"<!DOCTYPE html>\n<html>\n<body>\n<h1>Some other service</h1>\n</body>\n</html>\n"
 
@@ -51,7 +51,7 @@ def elsewhere(request) -> Iterator[str]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    env = clean_env()
     return cli_process.run(args, env=env, timeout=60)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cli_process
 import httpx
+from cli_process import clean_env
 from helpers import JPUSH_AUTH, JPUSH_KEY, free_port, start_server, write_tree
 
 PAN = "test-pan123-client"
@@ -33,8 +34,7 @@ def sample(root: Path) -> Path:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    full_env.update(env or {})
+    full_env = clean_env(env)
     return cli_process.run(args, env=full_env, timeout=timeout)
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import cli_process
 import httpx
 import pytest
+from cli_process import clean_env
 from helpers import start_server
 from snapshot_kit import SECOND, T0, Kit, add_tenants, ok, scope_of
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    full_env.update(env or {})
+    full_env = clean_env(env)
     return cli_process.run(args, env=full_env, timeout=60)
 
 
@@ -174,7 +174,7 @@ def test_the_readme_snapshot_walkthrough_runs(tmp_path):
     [walk] = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
     live = start_server(tmp_path)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+        env = clean_env()
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         script = "set -e\n" + walk.replace("http://127.0.0.1:8080", live.url)
         for run in (1, 2):  # twice in a row against one server: the second run keeps the first's file

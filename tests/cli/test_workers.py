@@ -10,14 +10,14 @@ import time
 
 import httpx
 import pytest
+from cli_process import clean_env
 from helpers import JPUSH_AUTH, free_port
 
 from emulator.settings import Settings
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
-    full_env.update(env or {})
+    full_env = clean_env(env)
     return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True,
                           env=full_env, timeout=60)
 
@@ -52,7 +52,7 @@ def test_a_bad_worker_count_is_a_one_line_error() -> None:
 
 def test_two_workers_serve_one_port_and_stop_on_sigint(tmp_path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+    env = clean_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulator", "serve", "--workers", "2", "--port", str(port),
          "--data-dir", str(tmp_path / "data"), "--log-level", "warning"],

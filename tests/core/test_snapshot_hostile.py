@@ -17,19 +17,6 @@ from snapshot_kit import SECOND, T0, Kit, add_tenants, ok
 from sqlalchemy.exc import IntegrityError
 
 from emulator.core import snapshot_copy
-from emulator.settings import Settings
-
-
-@pytest.fixture
-def app_at(make_app, tmp_path: Path):
-    """``app_at(memory, name="data", **settings)``: a started app, its database in memory or in
-    a file under the test's folder (conftest's ``make_app``: from the pool, given back after)."""
-
-    def at(memory: bool, name: str = "data", **extra):
-        where = {"database_url": "sqlite://"} if memory else {}
-        return make_app(Settings(**where, data_dir=tmp_path / name, **extra))
-
-    return at
 
 
 def edited(data: bytes, tmp_path: Path, sql: str) -> bytes:

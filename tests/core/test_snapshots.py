@@ -19,19 +19,6 @@ from emulator.apis.pan123.models import Pan123File
 from emulator.apis.wechat.models import WeChatFile
 from emulator.core import snapshot_store
 from emulator.core.blobs import Blob
-from emulator.settings import Settings
-
-
-@pytest.fixture
-def app_at(make_app, tmp_path: Path):
-    """``app_at(memory, name="data", **settings)``: a started app, its database in memory or in
-    a file under the test's folder (conftest's ``make_app``: from the pool, given back after)."""
-
-    def at(memory: bool, name: str = "data", **extra):
-        where = {"database_url": "sqlite://"} if memory else {}
-        return make_app(Settings(**where, data_dir=tmp_path / name, **extra))
-
-    return at
 
 
 @pytest.fixture(params=["memory", "file"])

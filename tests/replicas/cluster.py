@@ -16,7 +16,6 @@ lands on the other worker, which ``/_emulator/health``'s ``pid`` tells).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cli_process import clean_env
 from helpers import free_port
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -38,7 +38,7 @@ class Process:
     """One ``storage-emulator serve`` process, its output in a log file."""
 
     def __init__(self, args: Sequence[str], log: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+        env = clean_env()
         env["EMULATOR_LOG_LEVEL"] = "warning"
         self.log = log
         for attempt in range(5):

@@ -3,12 +3,12 @@ several workers sharing one emulator (each scoped to tenants of its own)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from cli_process import clean_env
 
 from emulator.testing import AdminError, InProcessEmulator, LiveEmulator, SharedEmulator
 
@@ -131,7 +131,7 @@ def test_two_pytest_runs_share_one_emulator_url(tmp_path):
         (tmp_path / "test_shared_worker.py").write_text(MODULE)
         sync = tmp_path / "sync"
         sync.mkdir()
-        base = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+        base = clean_env()
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--emulator-url", server.url,
