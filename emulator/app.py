@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from . import __version__
 from .admin import router as admin_router
@@ -19,8 +20,16 @@ from .core.contract import ApiSpec
 from .core.faults import FaultMiddleware
 from .core.journal import JournalMiddleware
 from .core.preload import preload_at_start
+from .core.route_index import flatten, install
 from .core.runtime import Emulator
 from .settings import Settings
+
+
+class _App(FastAPI):
+    """FastAPI with a route index in front of its router (core/route_index.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return install(super().build_middleware_stack(), self.router)
 
 
 def create_app(settings: Settings | None = None, *, emulator: Emulator | None = None,
@@ -45,7 +54,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         yield
         app.state.emulator.close()
 
-    app = FastAPI(
+    app = _App(
         title="storage-emulator",
         version=__version__,
         docs_url="/_emulator/docs",
@@ -55,7 +64,7 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
     )
     app.state.emulator = emulator
     for spec in emulator.apis.values():
-        app.include_router(spec.router)
+        app.router.routes.extend(flatten(list(spec.router.routes)))  # one by one: see core/route_index.py
         if spec.admin_router is not None:
             app.include_router(spec.admin_router, prefix=f"/_emulator/{spec.name}")
     app.include_router(admin_router, prefix="/_emulator")
