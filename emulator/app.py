@@ -63,11 +63,14 @@ def create_app(settings: Settings | None = None, *, emulator: Emulator | None = 
         lifespan=lifespan,
     )
     app.state.emulator = emulator
+    # The admin routers first: FastAPI's own scan (what the route index hands over, and /_emulator
+    # calls) meets them before ~200 vendor routes. No vendor path starts with /_emulator.
     for spec in emulator.apis.values():
-        app.router.routes.extend(flatten(list(spec.router.routes)))  # one by one: see core/route_index.py
         if spec.admin_router is not None:
             app.include_router(spec.admin_router, prefix=f"/_emulator/{spec.name}")
     app.include_router(admin_router, prefix="/_emulator")
+    for spec in emulator.apis.values():
+        app.router.routes.extend(flatten(list(spec.router.routes)))  # one by one: see core/route_index.py
     app.add_middleware(FaultMiddleware)  # inside the journal, which stays outermost
     app.add_middleware(BodyMiddleware)  # the body timeout, outside the faults (core/bodies.py)
     app.add_middleware(AdminGuardMiddleware)  # Host, Origin, Content-Type and token checks on /_emulator
