@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 SWITCH = "STORAGE_EMULATOR_TESTS_FORK"
+_STARTUP_PREFIXES = ("PYTHON", "LD_")
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -47,7 +48,6 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
     env.update(extra or {})
     return env
-_STARTUP_PREFIXES = ("PYTHON", "LD_")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,8 +144,7 @@ class _Server:
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="emulator-forks-")
         self.path = os.path.join(self.dir, "sock")
-        env = clean_env()
-        self.env = env
+        self.env = env = clean_env()
         # Its stdin is a pipe this process holds: when this process ends, the server sees the
         # end of that pipe and exits (no orphan outlives a killed test run).
         self.proc = subprocess.Popen([sys.executable, __file__, self.path], stdin=subprocess.PIPE,

@@ -66,17 +66,6 @@ def _started(settings: Settings) -> Emulator | None:
     return emulator
 
 
-def _pooled_app(settings: Settings) -> FastAPI:
-    """What ``create_app(settings)`` makes, on an idle app of the process when these settings
-    allow it (see the module's docstring)."""
-    emulator = _started(settings)
-    return create_app(settings) if emulator is None else app_for(emulator)
-
-
-def _give_back(application: FastAPI) -> None:
-    application.state.emulator.close()
-    release_app(application)
-
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``database``: ``sqlite`` for every test; ``pg`` too for the tests of ``_ON_POSTGRESQL``
@@ -177,26 +166,27 @@ def settings(tmp_path: Path, database: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[FastAPI]:
-    application = _pooled_app(settings)
-    yield application
-    _give_back(application)
-
-
-@pytest.fixture
 def make_app() -> Iterator[Callable[[Settings], FastAPI]]:
     """``make_app(settings)``: a started app as ``create_app(settings)`` makes it (its errors
-    included), from the pool; every app made is closed and given back after the test."""
+    included), on an idle app of the process when these settings allow it (see the module's
+    docstring); every app made is closed and given back after the test."""
     made: list[FastAPI] = []
 
     def make(settings: Settings) -> FastAPI:
-        application = _pooled_app(settings)
+        emulator = _started(settings)
+        application = create_app(settings) if emulator is None else app_for(emulator)
         made.append(application)
         return application
 
     yield make
     for application in made:
-        _give_back(application)
+        application.state.emulator.close()
+        release_app(application)
+
+
+@pytest.fixture
+def app(settings: Settings, make_app: Callable[[Settings], FastAPI]) -> FastAPI:
+    return make_app(settings)
 
 
 @pytest.fixture
