@@ -1,0 +1,103 @@
+"""Where the upload gap to the floor lies: the floor, the floor plus each unavoidable step, the emulator.
+
+vs_moto.py compares the emulator's presigned PUT with a bare uvicorn app that MD5s and discards
+the bytes (the floor). This script puts servers between the two (bench/bound_app.py), each adding
+one thing the content store must do, and runs them side by side with the floor and the emulator,
+interleaved run by run, medians of ``--runs``:
+
+- ``floor``: bench/floor_app.py (MD5 inline on the event loop, bytes discarded);
+- ``+sha1``: MD5 and SHA-1 on threads of their own, 1 MiB at a time (the emulator's pipeline);
+- ``+file``: that, and every chunk written to a plain file;
+- ``+sqlite wal``: that, with the chunks written as rows of a SQLite file configured as the
+  emulator's database (write-ahead log, 64 KiB pages, checkpoint every 4 MiB);
+- ``+sqlite rollback``: the same rows with SQLite's rollback journal instead of the log;
+- ``emulator``: the 123pan presigned PUT (vs_moto.py's: create and get_upload_url before it and
+  complete after it untimed).
+
+Prints MB/s and the ratio to the floor per server, for the sizes of ``--sizes`` (default 100 MiB
+and 1 MiB). Exit status non-zero only if a server fails to start or an upload comes back wrong.
+
+    python bench/storage_bound.py                       # 100M and 1M, 5 runs
+    python bench/storage_bound.py --sizes 100M --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from upload_1gib import Server, free_port, parse_size
+from vs_moto import HERE, ROOT, Emulator, Floor, Target, emulator_server, server_env
+
+STEPS = (("+sha1", "sha1"), ("+file", "file"), ("+sqlite wal", "wal"), ("+sqlite rollback", "rollback"))
+
+
+def start(tmp: Path, slice_size: int) -> list[tuple[str, Target]]:
+    plans: list[tuple[str, Server, str]] = []
+    port = free_port()
+    plans.append(("floor", Server("floor", [sys.executable, str(HERE / "floor_app.py"), "--port", str(port)],
+                                  f"http://127.0.0.1:{port}/small", server_env(), tmp, cwd=ROOT),
+                  f"http://127.0.0.1:{port}"))
+    for label, mode in STEPS:
+        port = free_port()
+        cmd = [sys.executable, str(HERE / "bound_app.py"), "--mode", mode, "--port", str(port)]
+        plans.append((label, Server(mode, cmd, f"http://127.0.0.1:{port}/small", server_env(), tmp, cwd=ROOT),
+                      f"http://127.0.0.1:{port}"))
+    server, base = emulator_server(tmp, tmp / "data")
+    plans.append(("emulator", server, base))
+    with ThreadPoolExecutor(len(plans)) as pool:
+        list(pool.map(lambda p: p[1].start(timeout=120), plans))
+    return [(label, Emulator(server, base, slice_size) if label == "emulator" else Floor(server, base))
+            for label, server, base in plans]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="100M,1M", help="upload sizes, comma-separated (default 100M,1M)")
+    parser.add_argument("--runs", type=int, default=5, help="interleaved runs; medians (default 5)")
+    parser.add_argument("--small-count", type=int, default=30,
+                        help="uploads per run for sizes under 8 MiB, their median taken (default 30)")
+    args = parser.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="storage-bound-") as tmp:
+        targets: list[tuple[str, Target]] = []
+        servers: list[Server] = []
+        try:
+            targets = start(Path(tmp), max(sizes))
+            servers = [t.server for _, t in targets]
+            results: dict[tuple[str, int], list[float]] = {}
+            for run in range(1, args.runs + 1):
+                for size in sizes:
+                    count = args.small_count if size < 8 << 20 else 1
+                    line = []
+                    for label, target in targets:
+                        seconds = statistics.median(target.put(size) for _ in range(count))
+                        rate = size / seconds / 1e6
+                        results.setdefault((label, size), []).append(rate)
+                        line.append(f"{label} {rate:.1f}")
+                    print(f"run {run} {size >> 20} MiB: " + "; ".join(line), flush=True)
+            print()
+            print("| server | " + " | ".join(f"{s >> 20} MiB PUT (MB/s, × floor)" for s in sizes) + " |")
+            print("| --- | " + " | ".join("---" for _ in sizes) + " |")
+            for label, _ in targets:
+                cells = []
+                for size in sizes:
+                    rate = statistics.median(results[(label, size)])
+                    floor = statistics.median(results[("floor", size)])
+                    cells.append(f"{rate:,.1f} ({rate / floor:.2f}×)")
+                print(f"| {label} | " + " | ".join(cells) + " |")
+            print(f"\n{args.runs} run(s), medians; sizes under 8 MiB: median of {args.small_count} per run")
+        finally:
+            for _, target in targets:
+                target.close()
+            for server in servers:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
