@@ -12,7 +12,9 @@ framework, no API, no bookkeeping rows), chosen by ``--mode``:
   the checkpoint and journal limits; ``zeroblob`` + incremental blob I/O as ``BlobStore.put_chunk``),
   one transaction per chunk;
 - ``rollback``: as ``wal`` with SQLite's rollback journal (``journal_mode=TRUNCATE``) instead of
-  the write-ahead log.
+  the write-ahead log;
+- ``wal-idle``: as ``wal`` with no checkpoint during an upload (``wal_autocheckpoint=0``): one
+  checkpoint (``TRUNCATE``) after the answer, while the benchmark talks to the other servers.
 
 Answers the MD5's hex digest, as the floor does. Rows are deleted every 64 chunks, so the file
 reuses its free pages as the emulator's does when the benchmark deletes what it uploaded.
@@ -39,7 +41,7 @@ from emulator.core.db import PAGE_SIZE, WAL_CHECKPOINT_PAGES, WAL_LIMIT
 
 CHUNK = 1 << 20
 DEPTH = 4
-MODES = ("sha1", "file", "wal", "rollback")
+MODES = ("sha1", "file", "wal", "rollback", "wal-idle")
 
 
 class Store:
@@ -52,13 +54,13 @@ class Store:
         self.conn: sqlite3.Connection | None = None
         if mode == "file":
             self.fd = os.open(directory / "objects.bin", os.O_RDWR | os.O_CREAT, 0o600)
-        elif mode in ("wal", "rollback"):
+        elif mode in ("wal", "rollback", "wal-idle"):
             conn = sqlite3.connect(directory / "bound.db", isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA secure_delete=OFF")
-            conn.execute("PRAGMA journal_mode=" + ("WAL" if mode == "wal" else "TRUNCATE"))
+            conn.execute("PRAGMA journal_mode=" + ("TRUNCATE" if mode == "rollback" else "WAL"))
             conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={0 if mode == 'wal-idle' else WAL_CHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             conn.execute("CREATE TABLE chunks (blob_id INTEGER, seq INTEGER, data BLOB, PRIMARY KEY (blob_id, seq))")
             self.conn = conn
@@ -133,6 +135,9 @@ def make_app(mode: str, directory: Path) -> Any:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(digest)).encode())]})
         await send({"type": "http.response.body", "body": digest})
+        if mode == "wal-idle" and store.conn is not None:
+            conn = store.conn
+            write_pool.submit(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
 
     return app
 

@@ -11,6 +11,8 @@ interleaved run by run, medians of ``--runs``:
 - ``+sqlite wal``: that, with the chunks written as rows of a SQLite file configured as the
   emulator's database (write-ahead log, 64 KiB pages, checkpoint every 4 MiB);
 - ``+sqlite rollback``: the same rows with SQLite's rollback journal instead of the log;
+- ``+sqlite wal, checkpoint after``: the log with no checkpoint during the upload, one after it
+  (what deferring checkpoints to idle time would gain);
 - ``emulator``: the 123pan presigned PUT (vs_moto.py's: create and get_upload_url before it and
   complete after it untimed).
 
@@ -33,7 +35,8 @@ from pathlib import Path
 from upload_1gib import Server, free_port, parse_size
 from vs_moto import HERE, ROOT, Emulator, Floor, Target, emulator_server, server_env
 
-STEPS = (("+sha1", "sha1"), ("+file", "file"), ("+sqlite wal", "wal"), ("+sqlite rollback", "rollback"))
+STEPS = (("+sha1", "sha1"), ("+file", "file"), ("+sqlite wal", "wal"), ("+sqlite rollback", "rollback"),
+         ("+sqlite wal, checkpoint after", "wal-idle"))
 
 
 def start(tmp: Path, slice_size: int) -> list[tuple[str, Target]]:
