@@ -187,8 +187,12 @@ class Database:
         # SQLite file: each thread's own connection for reads and one-statement writes (connection())
         self._mine = _ThreadConnection()
         self._all_mine: list[sqlite3.Connection] = []
+        # Guards the thread connections' list, generation and loans: a connection is lent for
+        # one use (connection()) and dispose() never closes one that is out (see _lend).
         self._all_mine_lock = threading.Lock()
         self._generation = 0  # of the thread connections: dispose() starts a new one
+        self._lent: dict[int, int] = {}  # id(connection) -> uses running on it now
+        self._doomed: dict[int, sqlite3.Connection] = {}  # disposed while lent: closed when back
         if backend == "sqlite":
             if self.memory:
                 self.engine: Engine = create_engine(
@@ -334,13 +338,18 @@ class Database:
         for the next call (a pool's checkout and reset cost ~50 us, several times per call);
         elsewhere one from the pool, returned after. Not for the in-memory database."""
         if self.sqlite and not self.memory:
-            yield self._thread_connection()
+            conn = self._lend()
+            try:
+                yield conn
+            finally:
+                self._give_back(conn)
             return
-        raw = self.engine.raw_connection()
-        try:
-            yield raw
-        finally:
-            raw.close()
+        with self._lock:  # in memory: the one connection, never closed under a statement (dispose)
+            raw = self.engine.raw_connection()
+            try:
+                yield raw
+            finally:
+                raw.close()
 
     def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """The rows of one statement of driver SQL (the dialect's placeholders) run on
@@ -353,24 +362,48 @@ class Database:
             finally:
                 cursor.close()
 
-    def _thread_connection(self) -> sqlite3.Connection:
+    def _lend(self) -> sqlite3.Connection:
+        """This thread's own connection, counted as in use until :meth:`_give_back`."""
         mine = self._mine
         pid = os.getpid()
-        if mine.connection is None or mine.pid != pid or mine.generation != self._generation:
-            # first use in this thread (or process, or since dispose)
-            args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-            connect: Any = sqlite3.connect  # with the URL's own arguments, as the engine's pool connects
-            conn = connect(*args, **{**kwargs, "check_same_thread": False, "timeout": BUSY_TIMEOUT})
-            self.apply_pragmas(conn)
-            mine.connection, mine.pid, mine.generation = conn, pid, self._generation
-            with self._all_mine_lock:
+        with self._all_mine_lock:
+            if mine.connection is None or mine.pid != pid or mine.generation != self._generation:
+                # first use in this thread (or process, or since dispose)
+                args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+                connect: Any = sqlite3.connect  # with the URL's own arguments, as the engine's pool connects
+                conn = connect(*args, **{**kwargs, "check_same_thread": False, "timeout": BUSY_TIMEOUT})
+                self.apply_pragmas(conn)
+                mine.connection, mine.pid, mine.generation = conn, pid, self._generation
                 self._all_mine.append(conn)
-        return mine.connection
+            conn = mine.connection
+            self._lent[id(conn)] = self._lent.get(id(conn), 0) + 1
+            return conn
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._all_mine_lock:
+            left = self._lent.pop(id(conn)) - 1
+            if left:
+                self._lent[id(conn)] = left
+                return
+            doomed = self._doomed.pop(id(conn), None)
+        if doomed is not None:
+            doomed.close()
 
     def dispose(self) -> None:
+        """Close every connection. One a statement is still running on (a thread reading the
+        next chunk of a download that was open when the emulator closed) is closed when that
+        statement's use ends, never under it: closing a sqlite3 connection under a running
+        statement crashes the process."""
         with self._all_mine_lock:
             mine, self._all_mine = self._all_mine, []
             self._generation += 1
-        for conn in mine:
+            idle = []
+            for conn in mine:
+                if id(conn) in self._lent:
+                    self._doomed[id(conn)] = conn
+                else:
+                    idle.append(conn)
+        for conn in idle:
             conn.close()
-        self.engine.dispose()
+        with self._lock:  # in memory: after the session or statement running on its one connection
+            self.engine.dispose()
