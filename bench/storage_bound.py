@@ -14,10 +14,12 @@ interleaved run by run, medians of ``--runs``:
 - ``+sqlite wal, checkpoint after``: the log with no checkpoint during the upload, one after it
   (what deferring checkpoints to idle time would gain);
 - ``emulator``: the 123pan presigned PUT (vs_moto.py's: create and get_upload_url before it and
-  complete after it untimed).
+  complete after it untimed);
+- ``moto``: moto's S3 server, a presigned PUT (when the ``bench`` extra is installed; ``--no-moto``
+  leaves it out), for issue 17's "× moto" goals.
 
-Prints MB/s and the ratio to the floor per server, for the sizes of ``--sizes`` (default 100 MiB
-and 1 MiB). Exit status non-zero only if a server fails to start or an upload comes back wrong.
+Prints MB/s and the ratios to the floor (and to moto) per server, for the sizes of ``--sizes``
+(default 100 MiB and 1 MiB). Exit status non-zero only if a server fails to start or an upload comes back wrong.
 
     python bench/storage_bound.py                       # 100M and 1M, 5 runs
     python bench/storage_bound.py --sizes 100M --runs 3
@@ -26,6 +28,7 @@ and 1 MiB). Exit status non-zero only if a server fails to start or an upload co
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import tempfile
@@ -33,13 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from upload_1gib import Server, free_port, parse_size
-from vs_moto import HERE, ROOT, Emulator, Floor, Target, emulator_server, server_env
+from vs_moto import HERE, ROOT, Emulator, Floor, Moto, Target, emulator_server, server_env
 
 STEPS = (("+sha1", "sha1"), ("+file", "file"), ("+sqlite wal", "wal"), ("+sqlite rollback", "rollback"),
          ("+sqlite wal, checkpoint after", "wal-idle"))
 
 
-def start(tmp: Path, slice_size: int) -> list[tuple[str, Target]]:
+def start(tmp: Path, slice_size: int, moto: bool) -> list[tuple[str, Target]]:
     plans: list[tuple[str, Server, str]] = []
     port = free_port()
     plans.append(("floor", Server("floor", [sys.executable, str(HERE / "floor_app.py"), "--port", str(port)],
@@ -52,10 +55,20 @@ def start(tmp: Path, slice_size: int) -> list[tuple[str, Target]]:
                       f"http://127.0.0.1:{port}"))
     server, base = emulator_server(tmp, tmp / "data")
     plans.append(("emulator", server, base))
+    if moto:
+        port = free_port()
+        plans.append(("moto", Server("moto", [sys.executable, "-m", "moto.server", "-p", str(port)],
+                                     f"http://127.0.0.1:{port}/moto-api/", server_env(), tmp, cwd=ROOT),
+                      f"http://127.0.0.1:{port}"))
     with ThreadPoolExecutor(len(plans)) as pool:
         list(pool.map(lambda p: p[1].start(timeout=120), plans))
-    return [(label, Emulator(server, base, slice_size) if label == "emulator" else Floor(server, base))
-            for label, server, base in plans]
+
+    def target(label: str, server: Server, base: str) -> Target:
+        if label == "emulator":
+            return Emulator(server, base, slice_size)
+        return Moto(server, base) if label == "moto" else Floor(server, base)
+
+    return [(label, target(label, server, base)) for label, server, base in plans]
 
 
 def main() -> int:
@@ -64,13 +77,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="interleaved runs; medians (default 5)")
     parser.add_argument("--small-count", type=int, default=30,
                         help="uploads per run for sizes under 8 MiB, their median taken (default 30)")
+    parser.add_argument("--no-moto", action="store_true", help="leave moto's server out")
     args = parser.parse_args()
+    moto = not args.no_moto and importlib.util.find_spec("moto") is not None
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="storage-bound-") as tmp:
         targets: list[tuple[str, Target]] = []
         servers: list[Server] = []
         try:
-            targets = start(Path(tmp), max(sizes))
+            targets = start(Path(tmp), max(sizes), moto)
             servers = [t.server for _, t in targets]
             results: dict[tuple[str, int], list[float]] = {}
             for run in range(1, args.runs + 1):
@@ -84,14 +99,18 @@ def main() -> int:
                         line.append(f"{label} {rate:.1f}")
                     print(f"run {run} {size >> 20} MiB: " + "; ".join(line), flush=True)
             print()
-            print("| server | " + " | ".join(f"{s >> 20} MiB PUT (MB/s, × floor)" for s in sizes) + " |")
+            against = " × floor, × moto" if moto else " × floor"
+            print("| server | " + " | ".join(f"{s >> 20} MiB PUT (MB/s,{against})" for s in sizes) + " |")
             print("| --- | " + " | ".join("---" for _ in sizes) + " |")
             for label, _ in targets:
                 cells = []
                 for size in sizes:
                     rate = statistics.median(results[(label, size)])
                     floor = statistics.median(results[("floor", size)])
-                    cells.append(f"{rate:,.1f} ({rate / floor:.2f}×)")
+                    ratios = f"{rate / floor:.2f}×"
+                    if moto:
+                        ratios += f", {rate / statistics.median(results[('moto', size)]):.2f}×"
+                    cells.append(f"{rate:,.1f} ({ratios})")
                 print(f"| {label} | " + " | ".join(cells) + " |")
             print(f"\n{args.runs} run(s), medians; sizes under 8 MiB: median of {args.small_count} per run")
         finally:
