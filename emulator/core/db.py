@@ -191,8 +191,8 @@ class Database:
         # one use (connection()) and dispose() never closes one that is out (see _lend).
         self._all_mine_lock = threading.Lock()
         self._generation = 0  # of the thread connections: dispose() starts a new one
-        self._lent: dict[int, int] = {}  # id(connection) -> uses running on it now
-        self._doomed: dict[int, sqlite3.Connection] = {}  # disposed while lent: closed when back
+        self._lent: dict[sqlite3.Connection, int] = {}  # connection -> uses running on it now
+        self._doomed: set[sqlite3.Connection] = set()  # disposed while lent: closed when given back
         if backend == "sqlite":
             if self.memory:
                 self.engine: Engine = create_engine(
@@ -376,18 +376,19 @@ class Database:
                 mine.connection, mine.pid, mine.generation = conn, pid, self._generation
                 self._all_mine.append(conn)
             conn = mine.connection
-            self._lent[id(conn)] = self._lent.get(id(conn), 0) + 1
+            self._lent[conn] = self._lent.get(conn, 0) + 1
             return conn
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
         with self._all_mine_lock:
-            left = self._lent.pop(id(conn)) - 1
+            left = self._lent.pop(conn) - 1
             if left:
-                self._lent[id(conn)] = left
+                self._lent[conn] = left
                 return
-            doomed = self._doomed.pop(id(conn), None)
-        if doomed is not None:
-            doomed.close()
+            doomed = conn in self._doomed
+            self._doomed.discard(conn)
+        if doomed:
+            conn.close()
 
     def dispose(self) -> None:
         """Close every connection. One a statement is still running on (a thread reading the
@@ -399,8 +400,8 @@ class Database:
             self._generation += 1
             idle = []
             for conn in mine:
-                if id(conn) in self._lent:
-                    self._doomed[id(conn)] = conn
+                if conn in self._lent:
+                    self._doomed.add(conn)
                 else:
                     idle.append(conn)
         for conn in idle:

@@ -26,12 +26,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 _ANY = None  # the key of a route whose first path segment is a parameter (or unknown)
 
 
+def _prefix(route: BaseRoute) -> str | None:
+    """The prefix an included router (FastAPI 0.16x keeps it as one entry) was included with."""
+    return getattr(getattr(route, "include_context", None), "prefix", None)
+
+
 def flatten(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
     """``routes`` with every router included without a prefix replaced by its own routes."""
     for route in routes:
         nested = getattr(route, "original_router", None)
-        prefix = getattr(getattr(route, "include_context", None), "prefix", None)
-        if nested is not None and prefix == "":
+        if nested is not None and _prefix(route) == "":
             yield from flatten(list(nested.routes))
         else:
             yield route
@@ -47,7 +51,7 @@ def _first_segment(path: str) -> str | None:
 def _key(route: BaseRoute) -> str | None:
     if isinstance(route, Route):
         return _first_segment(route.path)
-    prefix = getattr(getattr(route, "include_context", None), "prefix", None)
+    prefix = _prefix(route)
     return _first_segment(prefix) if prefix else _ANY
 
 
