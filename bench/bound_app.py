@@ -30,7 +30,6 @@ import hashlib
 import os
 import sqlite3
 import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -93,12 +92,8 @@ def _update(digest: Any, pieces: list[bytes]) -> None:
 
 def make_app(mode: str, directory: Path) -> Any:
     store = Store(mode, directory)
+    # One thread each, as the emulator's pipeline: the store is written by one thread, in order.
     md5_pool, sha1_pool, write_pool = (ThreadPoolExecutor(1) for _ in range(3))
-    lock = threading.Lock()  # one upload's chunks at a time on the store (the benchmark sends one)
-
-    def write(pieces: list[bytes], offset: int) -> None:
-        with lock:
-            store.write(pieces, offset)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in ("PUT", "POST"):
@@ -123,7 +118,7 @@ def make_app(mode: str, directory: Path) -> Any:
                 work = [loop.run_in_executor(md5_pool, _update, md5, parts),
                         loop.run_in_executor(sha1_pool, _update, sha1, parts)]
                 if mode != "sha1":
-                    work.append(loop.run_in_executor(write_pool, write, parts, offset))
+                    work.append(loop.run_in_executor(write_pool, store.write, parts, offset))
                 inflight.append(asyncio.gather(*work))
                 offset += buffered
                 parts, buffered = [], 0

@@ -36,39 +36,28 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from upload_1gib import Server, free_port, parse_size
-from vs_moto import HERE, ROOT, Emulator, Floor, Moto, Target, emulator_server, server_env
+from vs_moto import HERE, ROOT, Floor, Target, server_env, start_targets
 
 STEPS = (("+sha1", "sha1"), ("+file", "file"), ("+sqlite wal", "wal"), ("+sqlite rollback", "rollback"),
          ("+sqlite wal, checkpoint after", "wal-idle"))
 
 
-def start(tmp: Path, slice_size: int, moto: bool) -> list[tuple[str, Target]]:
-    plans: list[tuple[str, Server, str]] = []
-    port = free_port()
-    plans.append(("floor", Server("floor", [sys.executable, str(HERE / "floor_app.py"), "--port", str(port)],
-                                  f"http://127.0.0.1:{port}/small", server_env(), tmp, cwd=ROOT),
-                  f"http://127.0.0.1:{port}"))
+def start(tmp: Path, slice_size: int, moto: bool, servers: list[Server]) -> list[tuple[str, Target]]:
+    """The floor, the bound_app.py servers, the emulator and moto, in the table's order; every
+    server is in ``servers`` (to stop) as soon as it exists."""
+    floor = start_targets(["floor"], tmp, slice_size, servers)
+    steps: list[tuple[str, Server, str]] = []
     for label, mode in STEPS:
         port = free_port()
         cmd = [sys.executable, str(HERE / "bound_app.py"), "--mode", mode, "--port", str(port)]
-        plans.append((label, Server(mode, cmd, f"http://127.0.0.1:{port}/small", server_env(), tmp, cwd=ROOT),
-                      f"http://127.0.0.1:{port}"))
-    server, base = emulator_server(tmp, tmp / "data")
-    plans.append(("emulator", server, base))
-    if moto:
-        port = free_port()
-        plans.append(("moto", Server("moto", [sys.executable, "-m", "moto.server", "-p", str(port)],
-                                     f"http://127.0.0.1:{port}/moto-api/", server_env(), tmp, cwd=ROOT),
-                      f"http://127.0.0.1:{port}"))
-    with ThreadPoolExecutor(len(plans)) as pool:
-        list(pool.map(lambda p: p[1].start(timeout=120), plans))
-
-    def target(label: str, server: Server, base: str) -> Target:
-        if label == "emulator":
-            return Emulator(server, base, slice_size)
-        return Moto(server, base) if label == "moto" else Floor(server, base)
-
-    return [(label, target(label, server, base)) for label, server, base in plans]
+        server = Server(mode, cmd, f"http://127.0.0.1:{port}/small", server_env(), tmp, cwd=ROOT)
+        servers.append(server)
+        steps.append((label, server, f"http://127.0.0.1:{port}"))
+    with ThreadPoolExecutor(len(steps)) as pool:
+        list(pool.map(lambda step: step[1].start(timeout=120), steps))
+    rest = start_targets(["emulator", "moto"] if moto else ["emulator"], tmp, slice_size, servers)
+    return ([(t.name, t) for t in floor] + [(label, Floor(server, base)) for label, server, base in steps]
+            + [(t.name, t) for t in rest])
 
 
 def main() -> int:
@@ -85,8 +74,7 @@ def main() -> int:
         targets: list[tuple[str, Target]] = []
         servers: list[Server] = []
         try:
-            targets = start(Path(tmp), max(sizes), moto)
-            servers = [t.server for _, t in targets]
+            targets = start(Path(tmp), max(sizes), moto, servers)
             results: dict[tuple[str, int], list[float]] = {}
             for run in range(1, args.runs + 1):
                 for size in sizes:
