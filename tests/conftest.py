@@ -66,7 +66,6 @@ def _started(settings: Settings) -> Emulator | None:
     return emulator
 
 
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``database``: ``sqlite`` for every test; ``pg`` too for the tests of ``_ON_POSTGRESQL``
     (as ``--databases`` allows)."""
