@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -77,7 +78,7 @@ class Blob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str] = mapped_column(String(8), default="pending")  # pending | ready
-    size: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
     md5: Mapped[str | None] = mapped_column(String(32))
     sha1: Mapped[str | None] = mapped_column(String(40))
     refcount: Mapped[int] = mapped_column(Integer, default=0)

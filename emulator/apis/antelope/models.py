@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ...core.db import Base
@@ -26,7 +26,7 @@ class AntelopeObject(Base):
     c_id: Mapped[int] = mapped_column(Integer)
     file_id: Mapped[str] = mapped_column(String(40))
     timestamp: Mapped[int] = mapped_column(Integer)
-    file_size: Mapped[int] = mapped_column(Integer)
+    file_size: Mapped[int] = mapped_column(BigInteger)
     meta: Mapped[Any] = mapped_column("metadata", JSON)
     expire_type: Mapped[int] = mapped_column(Integer)
     area_id: Mapped[int] = mapped_column(Integer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Boolean, ColumnElement, Float, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ...core.db import Base
@@ -42,11 +42,11 @@ class Pan123File(Base):
     name: Mapped[str] = mapped_column(String(1024))
     is_dir: Mapped[bool] = mapped_column(Boolean, default=False)
     is_root: Mapped[bool] = mapped_column(Boolean, default=False)
-    size: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
     etag: Mapped[str] = mapped_column(String(32), default="")  # whole-file MD5, verified
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
-    traffic: Mapped[int] = mapped_column(Integer, default=0)
+    traffic: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class _OwnedThroughFile:
@@ -67,7 +67,7 @@ class Pan123FilePart(_OwnedThroughFile, Base):
     file_id: Mapped[str] = mapped_column(ForeignKey("pan123_files.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
 
 
 class Pan123Upload(Base):
@@ -85,8 +85,8 @@ class Pan123Upload(Base):
     parent_id: Mapped[str] = mapped_column(String(80))
     filename: Mapped[str] = mapped_column(String(1024))
     etag: Mapped[str] = mapped_column(String(32))
-    size: Mapped[int] = mapped_column(Integer)
-    slice_size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    slice_size: Mapped[int] = mapped_column(BigInteger)
     duplicate: Mapped[int] = mapped_column(Integer, default=0)  # disk: 0 refuse, 1 keep both, 2 overwrite
     state: Mapped[str] = mapped_column(String(12), default="open")
     created_at: Mapped[float] = mapped_column(Float)
@@ -109,7 +109,7 @@ class Pan123UploadPart(Base):
     upload_id: Mapped[str] = mapped_column(ForeignKey("pan123_uploads.id", ondelete="CASCADE"), primary_key=True)
     part_no: Mapped[int] = mapped_column(Integer, primary_key=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     md5: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[float] = mapped_column(Float)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ...core.db import Base
@@ -58,7 +58,7 @@ class WeChatFile(Base):
     key: Mapped[str] = mapped_column(String(1024))
     cos_file_id: Mapped[str] = mapped_column(String(400))
     content_type: Mapped[str] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     md5: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[float] = mapped_column(Float)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
