@@ -11,6 +11,7 @@ from typing import Any
 # Python refuses to turn longer digit strings into ints (sys.get_int_max_str_digits).
 MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NUL_ESCAPE = re.compile(r"\\u0000")
 
 
 class _Refused(ValueError):
@@ -34,6 +35,17 @@ def _constant(name: str) -> Any:
     raise _Refused(f"{name} is not a JSON value")
 
 
+def _holds_nul(value: Any) -> bool:
+    """A NUL character in any string of ``value`` (keys too)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def loads(raw: bytes | bytearray | memoryview | str, **kwargs: Any) -> Any:
     """``json.loads``, with bytes that are not UTF-8, nesting beyond the parser's depth,
     ``NaN``/``Infinity``, numbers too large for Python (or a float) and lone UTF-16
@@ -50,6 +62,8 @@ def loads(raw: bytes | bytearray | memoryview | str, **kwargs: Any) -> Any:
         value = json.loads(text, **kwargs)
         if _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")):
             json.dumps(value, ensure_ascii=False).encode("utf-8")
+        if _NUL_ESCAPE.search(text) and _holds_nul(value):
+            raise json.JSONDecodeError("a NUL character (\\u0000) in a string", "", 0)
         return value
     except UnicodeDecodeError as exc:
         raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", 0) from None

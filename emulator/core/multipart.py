@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 
 class MultipartError(Exception):
@@ -132,20 +135,20 @@ class MultipartReader:
         def on_end() -> None:
             self._events.append(("done", None))
 
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": on_part_begin,
-                "on_header_field": on_header_field,
-                "on_header_value": on_header_value,
-                "on_header_end": on_header_end,
-                "on_headers_finished": on_headers_finished,
-                "on_part_data": on_part_data,
-                "on_part_end": on_part_end,
-                "on_end": on_end,
-            },
-            max_header_count=32,
-        )
+        callbacks: MultipartCallbacks = {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_end": on_end,
+        }
+        try:
+            self._parser = MultipartParser(boundary, callbacks, max_header_count=32)
+        except FormParserError as exc:  # e.g. a boundary longer than the parser takes (256)
+            raise MultipartError(f"unusable boundary: {exc}") from None
 
     async def _next_event(self) -> _Event:
         while not self._events:
@@ -160,7 +163,7 @@ class MultipartReader:
             if chunk:
                 try:
                     self._parser.write(chunk)
-                except MultipartParseError as exc:
+                except FormParserError as exc:
                     raise MultipartError(f"malformed multipart body: {exc}") from exc
         return self._events.popleft()
 

@@ -56,6 +56,10 @@ def vendor_router(
                     state = faults.pending()
                     if state is not None:  # fault rules exist: they may act before the route runs
                         await state.enter(api, request)
+                    if invalid is not None and render is not None and _nul_in_url(request):
+                        await drain()  # a client still sending gets the answer
+                        return _render(invalid("a NUL character (%00) in the URL", reason="NUL in the path or query"),
+                                       info)
                     return await handler(request)
                 except faults.InjectedStatus as injected:
                     await faults.drain()
@@ -81,6 +85,8 @@ def vendor_router(
                         raise
                     if is_disk_full(exc):
                         return await _store_full(exc, request, info)
+                    if invalid is not None and nul_refused(exc):
+                        return _render(invalid("a NUL character in a parameter", reason=str(exc).splitlines()[0]), info)
                     log.exception("unexpected error in %s %s", request.method, request.url.path)
                     return _render(internal(), info)
 
@@ -111,6 +117,25 @@ def vendor_router(
         return render(err)
 
     return APIRouter(route_class=VendorRoute)
+
+
+def _nul_in_url(request: Request) -> bool:
+    """A NUL in the path (decoded) or the query string (``%00``): no vendor id or name holds
+    one, and PostgreSQL text cannot (both backends answer it alike)."""
+    return "\x00" in request.scope.get("path", "") or b"%00" in request.scope.get("query_string", b"")
+
+
+def nul_refused(exc: BaseException) -> bool:
+    """``exc`` is PostgreSQL's driver refusing a text parameter with a NUL character in it
+    (psycopg's ``DataError``, perhaps wrapped by SQLAlchemy): bad input, not an internal error."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if type(seen).__name__ == "DataError" and "cannot contain NUL" in str(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def _validation_text(exc: RequestValidationError) -> str:

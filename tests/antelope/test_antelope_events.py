@@ -365,6 +365,30 @@ def test_bad_feed_parameters(ant, client, params, expected):
     assert r.json()["code"] == expected
 
 
+@pytest.mark.parametrize(("params", "expected", "words"), [
+    ({"channel_id": 0, "size": 10, "offset": "9" * 4301}, 400, "at most 9223372036854775807"),
+    ({"channel_id": 0, "size": 10, "offset": "-" + "9" * 4301}, 400, "must not be negative"),
+    ({"channel_id": 0, "size": "9" * 4301}, 406, "is over 100"),  # as any other size over 100
+    ({"channel_id": 0, "size": "-" + "9" * 4301}, 400, "at least 1"),
+    ({"channel_id": "9" * 4301, "size": 10}, 400, "within 0-15"),
+    ({"channel_id": 0, "size": 10, "offset": "0" * 4400 + "1"}, 200, None),  # the number 1
+    ({"channel_id": 0, "size": 10, "offset": "--1"}, 400, "must be an integer"),
+    ({"channel_id": 0, "size": 10, "offset": "\u00b2"}, 400, "must be an integer"),
+])
+def test_feed_numbers_of_thousands_of_digits_get_the_parameter_error_not_a_500(ant, client, state, params,
+                                                                              expected, words):
+    ant.upload3(simple())
+    before = state()
+    r = client.get("/v2/events", params=params, headers={"X-APP-ID": APP_ID, "X-APP-Key": APP_KEY})
+    assert r.status_code == expected, r.text
+    if words is None:
+        assert r.json()["offset"] == 0  # one event at offset 0, none from offset 1 on
+    else:
+        assert r.json()["code"] == expected and words in r.json()["message"]
+        assert len(r.json()["message"]) < 300
+    assert state() == before
+
+
 def test_size_100_is_the_maximum_page(ant):
     for i in range(101):
         ant.upload3({"channel_id": 9, "subject": str(i)})

@@ -169,6 +169,16 @@ def test_listbysort_errors(ant, params, expected):
     assert status(ant.get("/fileinfo/listbysort", **params)) == expected
 
 
+@pytest.mark.parametrize("count", ["9" * 4301, "-" + "9" * 4301, "\u00b2"])
+def test_listbysort_count_of_thousands_of_digits_is_400_not_500(ant, state, count):
+    uploads(ant, ["/a"])
+    before = state()
+    r = ant.get("/fileinfo/listbysort", key="/a", count=count)
+    assert status(r) == 400, r.text
+    assert "count" in r.json()["message"]
+    assert state() == before
+
+
 # -- /fileinfo/cidsbyappid --------------------------------------------------------------------------
 
 

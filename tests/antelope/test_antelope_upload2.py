@@ -103,6 +103,25 @@ def test_size_missing_over_1g_or_not_the_real_size_is_400(ant, state, size, word
     assert state() == before
 
 
+@pytest.mark.parametrize(("size", "words"), [
+    ("9" * 4301, "1G"),  # past Python's 4300-digit int() limit (was a 500)
+    ("0" * 4400 + "15", "not the declared size"),  # leading zeros: the number 15, the real size is 14
+    ("\u00b2", "unsigned integer"),  # "²": str.isdigit() says yes, int() refuses it
+    ("\u0661\u0664", "unsigned integer"),  # Arabic-Indic "14": int() reads it, the document's digits do not
+])
+def test_size_of_any_length_or_digit_script_is_400_not_500(ant, state, size, words):
+    before = state()
+    r = ant.upload2(b"hello antelope", size=size, key="/1/x")
+    assert status(r) == 400, r.text
+    assert words in r.json()["message"]
+    assert len(r.json()["message"]) < 300  # the 4301 digits are quoted cut short
+    assert state() == before
+
+
+def test_size_with_thousands_of_leading_zeros_is_the_number(ant):
+    assert ant.ok(ant.upload2(b"hello antelope", size="0" * 4400 + "14", key="/1/x"))["file_size"] == 14
+
+
 def test_size_zero_with_an_empty_file_is_accepted(ant):
     assert ant.ok(ant.upload2(b"", key="/empty"))["file_size"] == 0
 

@@ -146,7 +146,25 @@ def test_ttl_out_of_range_or_not_integer_is_1103(client, emu, ttl):
     assert state(client, emu) == before
 
 
-@pytest.mark.parametrize("ttl", ["1", "720", " 24 "])
+@pytest.mark.parametrize(("ttl", "words"), [
+    ("--1", "must be an integer"),  # stacked signs (were a 500, code 1100)
+    ("+-1", "must be an integer"),
+    ("-+5", "must be an integer"),
+    ("++5", "must be an integer"),
+    ("+", "must be an integer"),
+    ("\u00b2", "must be an integer"),  # "²": str.isdigit() says yes, int() refuses it
+    ("9" * 60, "must be within [1, 720]"),  # the ttl field holds at most 64 bytes
+    ("-" + "9" * 60, "must be within [1, 720]"),
+])
+def test_ttl_with_stacked_signs_other_digits_or_many_digits_is_1103_not_1100(client, emu, ttl, words):
+    before = state(client, emu)
+    status, code, message = error_of(upload(client, b"a\n", name="a.txt", ttl=ttl, type="alias"))
+    assert (status, code) == (400, 1103)
+    assert f"ttl {words}" in message and len(message) < 300
+    assert state(client, emu) == before
+
+
+@pytest.mark.parametrize("ttl", ["1", "720", " 24 ", "+5", "0" * 60 + "5"])
 def test_ttl_bounds_are_accepted(client, ttl):
     assert upload(client, ttl=ttl).status_code == 200
 

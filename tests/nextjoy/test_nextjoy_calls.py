@@ -165,6 +165,19 @@ def test_a_marker_the_service_never_gave_is_18005(client, nj, marker):
     assert body == {"status": 18005, "message": "获取uploadToken失败", "data": {}}
 
 
+@pytest.mark.parametrize("raw", [b'{"k":"\\ud800"}', b'{"c":0,"k":"a\\udfff"}', b'{"k":"a","c":' + b"9" * 4301 + b"}"])
+def test_a_marker_json_no_key_can_hold_is_18005_not_an_internal_error(client, nj, raw):
+    """A lone UTF-16 surrogate cannot be in a stored key (it reached the database and failed
+    there), nor can a number past Python's digit limit be read: the service never gave
+    such a marker (18005, Qiniu's 640, as for any other)."""
+    nj.put("a", b"1")
+    body = nj.listing(base64.urlsafe_b64encode(raw).decode(), "")
+    assert body == {"status": 18005, "message": "获取uploadToken失败", "data": {}}
+    entry = client.get("/_emulator/requests", params={"api": "nextjoy"}).json()[-1]
+    assert "640 invalid marker" in entry["reason"]
+    assert nj.keys() == ["a"]
+
+
 def test_listing_never_shows_another_tenants_objects(nj, other_tenant):
     nj.put("mine.txt", b"1")
     other_tenant.put("theirs.txt", b"2")

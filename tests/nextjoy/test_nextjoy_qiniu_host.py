@@ -273,6 +273,20 @@ def test_malformed_crc32_is_400(client, nj, crc):
     assert state(client) == before
 
 
+@pytest.mark.parametrize("crc", ["9" * 4301, "0" * 4400 + "4294967296", "\u00b2", "\u0661"])
+def test_crc32_of_thousands_of_digits_or_other_digits_is_400_not_599(client, nj, crc):
+    before = state(client)
+    r = nj.upload(nj.token(), "k", b"data", crc32=crc)
+    assert error(r) == (400, "invalid argument")
+    assert "crc32 must be" in journal_last(client)["reason"]
+    assert state(client) == before
+
+
+def test_crc32_with_thousands_of_leading_zeros_is_the_number(client, nj):
+    data = b"data"
+    assert nj.upload(nj.token(), "k", data, crc32="0" * 4400 + str(zlib.crc32(data))).status_code == 200
+
+
 def test_no_file_part_is_400(client, nj):
     r = client.post("/_qiniu/up", files={"token": (None, nj.token()), "key": (None, "k")})
     assert error(r) == (400, "file is not specified in multipart")

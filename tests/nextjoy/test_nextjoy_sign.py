@@ -107,6 +107,30 @@ def test_non_integer_appid_child_id_timestamp_is_18007(client, nj, frozen, name,
     assert body_of(client.post("/upload_token/get", data=params))["status"] == 18007
 
 
+@pytest.mark.parametrize("name", ["appid", "child_id", "timestamp"])
+@pytest.mark.parametrize("value", ["9" * 4301, str(2**63), "\u00b2", "\u0661\u0660\u0660\u0661"])
+def test_an_integer_past_php_int_or_in_other_digits_is_18007_and_deletes_nothing(client, nj, frozen, name, value):
+    """Signed correctly, so 18007 is the parameter's, not the sign's (4301 digits was a 500
+    answered 18005; an int past 2^63-1 is no PHP int; "²" and Arabic-Indic digits are no
+    decimal digits)."""
+    nj.put("keep.txt", b"1")
+    params = nj.params(timestamp=frozen, keystr="keep.txt")
+    params[name] = value
+    params["sign"] = compute_sign(params, "test-nextjoy-app-secret")
+    body = body_of(client.post("/upload_token/batch_del_file", data=params))
+    assert body == {"status": 18007, "message": "获取uploadToken请求校验失败", "data": {}}
+    reason = last_journal(client)["reason"]
+    assert reason.startswith(f"{name} must be an integer") and len(reason) < 300
+    assert nj.keys() == ["keep.txt"]
+
+
+def test_the_largest_php_int_is_an_integer(client, nj, frozen):
+    params = nj.params(timestamp=frozen)
+    params["appid"] = str(2**63 - 1)
+    params["sign"] = compute_sign(params, "test-nextjoy-app-secret")
+    assert body_of(client.post("/upload_token/get", data=params))["status"] == 18000  # no such app
+
+
 @pytest.mark.parametrize("appid, child_id", [(1001, 999), (9999, 1000)])
 def test_unknown_appid_child_id_pair_is_18000(client, frozen, appid, child_id):
     params = {"appid": str(appid), "child_id": str(child_id), "timestamp": str(DOC_TS)}

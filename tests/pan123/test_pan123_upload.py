@@ -157,6 +157,8 @@ def xml_error(r) -> str:
         lambda u: with_query(u, **{"X-Amz-Expires": "999999"}),
         lambda u: with_query(u, **{"X-Amz-Date": "20250303T083827Z"}),
         lambda u: u.replace("/p", "/q", 1).replace("/_pan123/s3/123", "/_pan123/s3/124"),  # path
+        lambda u: re.sub(r"X-Amz-Signature=\w+", "X-Amz-Signature=%C3%A9", u),  # non-ASCII signature
+        lambda u: u + "%C3%A9",  # the signature and a non-ASCII character
     ],
 )
 def test_tampered_url_is_403_and_stores_nothing(client, pan, tamper):

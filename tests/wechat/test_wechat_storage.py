@@ -7,6 +7,7 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -14,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from emulator.apis.wechat.models import WeChatToken, WeChatUploadGrant
 from emulator.apis.wechat.naming import bucket_of
 from emulator.core.blobs import Blob, BlobChunk
+from emulator.testing.asgi import SyncASGITransport
+from emulator.testing.inprocess import BASE_URL
 
 APPID = "wxtest0000000000001"
 SECRET = "test-wechat-secret-00000000000001"
@@ -772,6 +775,42 @@ def test_download_streams_large_objects_and_ranges(client, token):
     assert (head.status_code, head.headers["content-length"], head.content) == (200, str(len(content)), b"")
 
 
+@pytest.mark.parametrize(("header", "expected"), [
+    # As the same range with 20 digits: a number past the object is just past it (was a 500).
+    ("bytes=0-" + "9" * 4301, 206),
+    ("bytes=-" + "9" * 4301, 206),
+    ("bytes=" + "9" * 4301 + "-", 416),
+    ("bytes=" + "0" * 4400 + "2-" + "0" * 4400 + "4", "2-4"),  # leading zeros: the numbers 2 and 4
+    # Latin-1 bytes the server reads as "²", "¹": digits to str.isdigit(), not to int(), and
+    # to no HTTP range: malformed, so ignored (was a 500).
+    (b"bytes=\xb2-", 200),
+    (b"bytes=0-\xb9", 200),
+    (b"bytes=-\xb9", 200),
+])
+def test_ranges_of_thousands_of_digits_or_other_digits_are_answered_like_any_range(app, client, emu, token, header,
+                                                                                   expected):
+    content = b"hello wechat"
+    file_id = upload(client, token, "r.txt", content)["file_id"]
+    url = path_of(links(client, token, [file_id])[0]["download_url"])
+    before = state(client, emu)
+    # Starlette's TestClient re-encodes header values as UTF-8; this transport sends the bytes as given.
+    with httpx.Client(transport=SyncASGITransport(app), base_url=BASE_URL) as raw:
+        r = raw.get(url, headers={"Range": header})
+    if expected == 416:
+        assert cos_error(r) == (416, "InvalidRange")
+        assert r.headers["content-range"] == f"bytes */{len(content)}"
+        assert len(r.text) < 1000  # the reason quotes the header cut short
+    elif expected == 206:
+        assert (r.status_code, r.content) == (206, content)
+        assert r.headers["content-range"] == f"bytes 0-{len(content) - 1}/{len(content)}"
+    elif expected == 200:
+        assert (r.status_code, r.content) == (200, content)
+        assert "content-range" not in r.headers
+    else:
+        assert (r.status_code, r.content) == (206, content[2:5])
+    assert state(client, emu) == before
+
+
 def test_link_to_a_deleted_file_is_404(client, token):
     file_id = upload(client, token, "gone.txt", b"bye")["file_id"]
     url = path_of(links(client, token, [file_id])[0]["download_url"])
@@ -784,6 +823,39 @@ def test_link_serves_what_is_stored_now(client, token):
     url = path_of(links(client, token, [file_id])[0]["download_url"])
     upload(client, token, "v.txt", b"v2")
     assert client.get(url).content == b"v2"
+
+
+# -- wrong methods on the storage side ------------------------------------------------------
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_another_method_on_the_cos_upload_url_is_cos_405_and_stores_nothing(client, emu, token, method):
+    link = tcb(client, "uploadfile", {"env": ENV, "path": "m.txt"}, token).json()
+    before = state(client, emu)
+    client.delete("/_emulator/requests")
+    r = client.request(method, path_of(link["url"]), content=b"key=m.txt&file=x")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    if method != "HEAD":
+        assert cos_error(r) == (405, "MethodNotAllowed") and "detail" not in r.text
+    assert state(client, emu) == before
+    [entry] = client.get("/_emulator/requests").json()
+    assert (entry["api"], entry["tenant"], entry["code"]) == ("wechat", APPID, "MethodNotAllowed")
+    assert method in entry["reason"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_another_method_on_a_download_link_is_cos_405(client, emu, token, method):
+    file_id = upload(client, token, "d.txt", b"keep")["file_id"]
+    url = path_of(links(client, token, [file_id])[0]["download_url"])
+    before = state(client, emu)
+    r = client.request(method, url, content=b"x")
+    assert cos_error(r) == (405, "MethodNotAllowed") and r.headers["allow"] == "GET, HEAD"
+    assert state(client, emu) == before
+    assert client.get(url).content == b"keep"
+
+
+def test_a_wrong_method_is_405_before_the_bucket_is_looked_up(client):
+    r = client.get("/_cos/no-such-bucket-123/a.txt")
+    assert cos_error(r) == (405, "MethodNotAllowed")
+    assert "<Resource>no-such-bucket-123/a.txt</Resource>" in r.text
 
 
 # -- batchdeletefile --------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 from ...core import jsonbody
 from ...core.errors import VendorError
+from ...core.numbers import decimal, quoted
 from .errors import AntelopeError
 
 MAX_UPLOAD2_BYTES = 1 << 30  # "size大于1G"
@@ -30,24 +31,32 @@ bad = AntelopeError.BAD_REQUEST
 
 
 # -- numbers -----------------------------------------------------------------------------
+# Every number of the API is at most MAX_OFFSET: a larger one reads as MAX_OFFSET + 1
+# (core/numbers.py), refused by each parameter's bound; messages quote the client's text.
 def parse_uint(raw: str | None, name: str, *, required: bool = True) -> int | None:
     if raw is None or raw == "":
         if required:
             raise bad(f"{name} is required")
         return None
-    if not (raw.isascii() and raw.isdigit()):
-        raise bad(f"{name} must be an unsigned integer, not {raw!r}")
-    return int(raw)
+    value = decimal(raw, limit=MAX_OFFSET)
+    if value is None:
+        raise bad(f"{name} must be an unsigned integer, not {quoted(raw)}")
+    return value
 
 
 def parse_int(raw: str | None, name: str) -> int | None:
     """A signed decimal integer (so a negative value gets a range error, not a type error)."""
     if raw is None or raw == "":
         return None
-    text = raw[1:] if raw[:1] in "+-" else raw
-    if not (text.isascii() and text.isdigit()):
-        raise bad(f"{name} must be an integer, not {raw!r}")
-    return int(raw)
+    value = decimal(raw, limit=MAX_OFFSET, signed=True)
+    if value is None:
+        raise bad(f"{name} must be an integer, not {quoted(raw)}")
+    return value
+
+
+def _shown(value: int, raw: str | None) -> str:
+    """A parsed number for a message: the client's text when the value stands in for a larger one."""
+    return str(value) if abs(value) <= MAX_OFFSET or raw is None else quoted(raw)
 
 
 def required_int(raw: str | None, name: str) -> int:
@@ -145,7 +154,7 @@ def upload2_params(size: str | None, expiretype: str | None, key: str | None) ->
     declared = parse_uint(size, "size")
     assert declared is not None
     if declared > MAX_UPLOAD2_BYTES:
-        raise bad(f"size {declared} is over the {MAX_UPLOAD2_BYTES}-byte (1G) limit")
+        raise bad(f"size {_shown(declared, size)} is over the {MAX_UPLOAD2_BYTES}-byte (1G) limit")
     return Upload2Params(declared, parse_expire_type(expiretype), check_key(key))
 
 
@@ -161,17 +170,17 @@ def event_query(channel_raw: str | None, size_raw: str | None, offset_raw: str |
     status), ``offset`` a non-negative 64-bit Kafka offset if given."""
     channel = required_int(channel_raw, "channel_id")
     if channel not in CHANNELS:
-        raise bad(f"channel_id must be within 0-15, not {channel}")
+        raise bad(f"channel_id must be within 0-15, not {_shown(channel, channel_raw)}")
     size = required_int(size_raw, "size")
     if size > MAX_EVENTS:
-        raise AntelopeError.SIZE_OVER_LIMIT(f"size {size} is over {MAX_EVENTS}")
+        raise AntelopeError.SIZE_OVER_LIMIT(f"size {_shown(size, size_raw)} is over {MAX_EVENTS}")
     if size < 1:
-        raise bad(f"size must be at least 1, not {size}")
+        raise bad(f"size must be at least 1, not {_shown(size, size_raw)}")
     offset = parse_int(offset_raw, "offset")
     if offset is not None and offset < 0:
-        raise bad(f"offset must not be negative, not {offset}")
+        raise bad(f"offset must not be negative, not {_shown(offset, offset_raw)}")
     if offset is not None and offset > MAX_OFFSET:
-        raise bad(f"offset must be at most {MAX_OFFSET} (a 64-bit Kafka offset), not {offset}")
+        raise bad(f"offset must be at most {MAX_OFFSET} (a 64-bit Kafka offset), not {_shown(offset, offset_raw)}")
     return EventQuery(channel, size, offset)
 
 
@@ -179,7 +188,7 @@ def list_count(raw: str | None) -> int:
     """``listbysort``'s ``count``: 1-200."""
     count = required_int(raw, "count")
     if not 1 <= count <= MAX_LIST:
-        raise bad(f"count must be within 1-{MAX_LIST}, not {count}")
+        raise bad(f"count must be within 1-{MAX_LIST}, not {_shown(count, raw)}")
     return count
 
 

@@ -23,6 +23,7 @@ from ...core.blobs import BlobTooLarge, StagedBlob
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.guards import drop, hold, hold_all
+from ...core.numbers import decimal
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.shared import counter, first_value, next_value, set_counter, write_value
 from . import auth
@@ -230,8 +231,8 @@ class AntelopeService(ServiceBase):
         if tenant is None:
             raise PreloadError(f"no antelope tenant with app_id {tenant_id!r}", file=file)
         parts = segments("antelope", tenant_id, path)
-        cid_text = parts[0]
-        if len(parts) < 2 or not (cid_text.isascii() and cid_text.isdigit()) or int(cid_text) > auth.UINT32_MAX:
+        cid = decimal(parts[0], limit=auth.UINT32_MAX)
+        if len(parts) < 2 or cid is None or cid > auth.UINT32_MAX:
             raise PreloadError("Antelope objects go in <cid>/<key path>, cid an unsigned 32-bit decimal", file=file)
         key = "/" + "/".join(parts[1:])
         try:
@@ -239,7 +240,7 @@ class AntelopeService(ServiceBase):
             received = await self.receive(parts[-1], chunks, limit=MAX_UPLOAD2_BYTES, what="file")
         except VendorError as err:
             raise refusal(err, file) from None
-        grant = auth.Grant(tenant, int(cid_text), 0, 0, "")  # acting as that cid; no token is handed out
+        grant = auth.Grant(tenant, cid, 0, 0, "")  # acting as that cid; no token is handed out
         try:
             obj, result = self.store_object(grant, key, received, {}, 0, keep_identical=True)
         except VendorError as err:

@@ -16,6 +16,7 @@ from ...core.clock import BEIJING
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.guards import drop, hold
+from ...core.numbers import decimal, quoted
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Decision, Limit
 from . import auth
@@ -154,12 +155,12 @@ class JPushService(ServiceBase):
     def parse_ttl(raw: str | None) -> int | None:
         if raw is None:
             return None
-        text = raw.strip()
-        if not (text.isascii() and text.lstrip("+-").isdigit()):
-            raise JPushError.INVALID_PARAM(f"ttl must be an integer number of hours, not {raw!r}")
-        ttl = int(text)
+        ttl = decimal(raw.strip(), limit=TTL_MAX, signed=True)  # one sign at most: "--1" is no integer
+        if ttl is None:
+            raise JPushError.INVALID_PARAM(f"ttl must be an integer number of hours, not {quoted(raw)}")
         if not TTL_MIN <= ttl <= TTL_MAX:
-            raise JPushError.INVALID_PARAM(f"ttl must be within [{TTL_MIN}, {TTL_MAX}] hours, not {ttl}")
+            shown = str(ttl) if abs(ttl) <= TTL_MAX else quoted(raw.strip())  # past the limit: the text
+            raise JPushError.INVALID_PARAM(f"ttl must be within [{TTL_MIN}, {TTL_MAX}] hours, not {shown}")
         return ttl
 
     def create(self, tenant: Tenant, file_type: str, received: ReceivedFile, ttl: int | None,

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...core import journal
+from ...core.numbers import decimal, quoted
 from ...core.tenants import Tenants
 from . import qiniu
 from .errors import NextJoyError, QiniuError
@@ -18,6 +19,7 @@ from .tenant import Tenant
 REQUIRED = ("appid", "child_id", "timestamp", "sign")
 TIMESTAMP_WINDOW = 300  # seconds either side of the emulator clock
 SECRET_PLACEHOLDER = "<app_secret>"
+PHP_INT_MAX = (1 << 63) - 1  # the service is PHP: its integers are 64-bit
 
 
 # -- NextJoy request signature -----------------------------------------------------------
@@ -34,10 +36,13 @@ def compute_sign(params: Mapping[str, str], app_secret: str) -> str:
 
 
 def _integer(params: Mapping[str, str], name: str) -> int:
-    value = params[name]
-    if not (value.isascii() and value.isdigit()):
-        raise NextJoyError.REQUEST_CHECK_FAILED(reason=f"{name} must be an integer, not {value!r}")
-    return int(value)
+    """A documented ``int``: decimal digits, at most PHP's (64-bit) integer."""
+    value = decimal(params[name], limit=PHP_INT_MAX)
+    if value is None or value > PHP_INT_MAX:
+        raise NextJoyError.REQUEST_CHECK_FAILED(
+            reason=f"{name} must be an integer of at most {PHP_INT_MAX}, not {quoted(params[name])}"
+        )
+    return value
 
 
 def authenticate(tenants: Tenants, params: Mapping[str, str], now: float) -> Tenant:

@@ -15,6 +15,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from ...core import jsonbody
+from ...core.numbers import quoted
+
 BLOCK_SIZE = 4 << 20  # the etag's block: 4 MiB
 SMALL_PREFIX = b"\x16"  # etag of a body of at most one block
 LARGE_PREFIX = b"\x96"  # etag of a body of several blocks
@@ -83,8 +86,8 @@ class PutPolicy:
     def decode(cls, encoded: str) -> PutPolicy:
         """Parse an EncodedPutPolicy; ValueError naming what is wrong."""
         try:
-            raw = json.loads(b64decode(encoded).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            raw = jsonbody.loads(b64decode(encoded))
+        except ValueError as exc:
             raise ValueError(f"put policy is not base64-encoded JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise ValueError("put policy is not a JSON object")
@@ -253,12 +256,13 @@ def encode_marker(last_key: str) -> str:
 
 
 def decode_marker(marker: str) -> str:
-    """The key a marker continues after; ValueError for a marker this service never gave."""
+    """The key a marker continues after; ValueError for a marker this service never gave
+    (jsonbody: not UTF-8, or a lone surrogate such as ``"\\ud800"`` that no stored key holds)."""
     try:
-        raw = json.loads(b64decode(marker).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"invalid marker {marker!r}") from None
+        raw = jsonbody.loads(b64decode(marker))
+    except ValueError:
+        raise ValueError(f"invalid marker {quoted(marker)}") from None
     key = raw.get("k") if isinstance(raw, dict) else None
     if not isinstance(key, str):
-        raise ValueError(f"invalid marker {marker!r}")
+        raise ValueError(f"invalid marker {quoted(marker)}")
     return key

@@ -17,6 +17,7 @@ from ...core.clock import BEIJING
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.guards import drop, hold
+from ...core.numbers import decimal, quoted
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.reads import Read
 from . import auth, qiniu
@@ -239,12 +240,12 @@ class NextJoyService(ServiceBase):
                      variables: Mapping[str, str] | None = None) -> str:
         """The key a form upload is stored under, after Qiniu's crc32 and put policy checks."""
         if crc32 is not None:
-            text = crc32.strip()
-            if not (text.isascii() and text.isdigit()) or int(text) > 0xFFFFFFFF:
-                raise QiniuError.BAD_REQUEST(reason=f"crc32 must be an unsigned 32-bit decimal, not {crc32!r}")
-            if int(text) != received.digest.crc32:
+            value = decimal(crc32.strip(), limit=0xFFFFFFFF)
+            if value is None or value > 0xFFFFFFFF:
+                raise QiniuError.BAD_REQUEST(reason=f"crc32 must be an unsigned 32-bit decimal, not {quoted(crc32)}")
+            if value != received.digest.crc32:
                 raise QiniuError.CRC32_MISMATCH(
-                    reason=f"crc32 field {int(text)} but the file's CRC32 is {received.digest.crc32}"
+                    reason=f"crc32 field {value} but the file's CRC32 is {received.digest.crc32}"
                 )
         return self.check_policy(grant, key, received, variables or {})
 

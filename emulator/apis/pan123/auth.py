@@ -168,7 +168,8 @@ def verify(tenant: Tenant, method: str, path: str, raw_query: str, host: str, no
     except ValueError:
         raise S3Error.SIGNATURE(reason="X-Amz-Date or X-Amz-Expires malformed", expected=_expected(canon)) from None
     want = _signature(tenant, date, canon.string_to_sign)
-    if not hmac.compare_digest(want, given["X-Amz-Signature"]):
+    # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, not a mismatch).
+    if not hmac.compare_digest(want.encode(), given["X-Amz-Signature"].encode("utf-8", "surrogatepass")):
         raise S3Error.SIGNATURE(
             reason="signature does not match the canonical request (URL tampered, other slice, or other host)",
             expected=_expected(canon),

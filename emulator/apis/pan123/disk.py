@@ -12,8 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Integer, String, func, literal, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from ...core.clock import BEIJING
 from .errors import Pan123Error
@@ -45,6 +48,30 @@ def category(row: Pan123File) -> int:
 def v1_time(ts: float) -> str:
     """The old list's times: ``2025-02-24 17:57:01 +0800 CST`` (Go's default time format)."""
     return datetime.fromtimestamp(ts, BEIJING).strftime("%Y-%m-%d %H:%M:%S +0800 CST")
+
+
+class _Position(FunctionElement[int]):
+    """Where ``needle`` first occurs in ``haystack`` (1-based; 0: nowhere): ``instr`` on SQLite,
+    ``strpos`` on PostgreSQL. Not ``LIKE``: SQLite refuses a pattern over 50,000 bytes, and
+    ``%``/``_`` in a search are characters to find, not wildcards."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_Position)
+def _instr(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Position, "postgresql")
+def _strpos(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+def name_contains(search: str) -> ColumnElement[bool]:
+    """The search of both listings: names holding ``search``, case aside (as ``lower()`` folds)."""
+    return _Position(func.lower(Pan123File.name), func.lower(literal(search, String))) > 0
 
 
 def num(fid: str) -> int:
@@ -235,7 +262,7 @@ class Disk:
         with self.emu.db.session() as s:
             q = select(Pan123File).where(Pan123File.client_id == tenant.client_id, Pan123File.space == DISK)
             if search:  # "parentFileId is ignored and the search is global"
-                q = q.where(Pan123File.name == search if mode == 1 else Pan123File.name.icontains(search))
+                q = q.where(Pan123File.name == search if mode == 1 else name_contains(search))
             else:
                 q = q.where(Pan123File.parent_id == self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录"))
             if last and last not in ("0", "-1"):
@@ -276,11 +303,12 @@ class Disk:
                 folder = self.files.folder(s, tenant, DISK, parent or DISK_ROOT, "父目录")
                 q = q.where(Pan123File.parent_id == folder, Pan123File.id.not_in(in_bin))
             if search:
-                q = q.where(Pan123File.name.icontains(search))
+                q = q.where(name_contains(search))
             total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
             column = getattr(Pan123File, ORDER_BY[order_by])
             q = q.order_by(column.asc() if direction == "asc" else column.desc(), Pan123File.seq)
-            rows = list(s.execute(q.offset((page - 1) * limit).limit(limit)).scalars())
+            offset = (page - 1) * limit  # a page past the end is empty: no offset beyond int64 reaches SQL
+            rows = list(s.execute(q.offset(offset).limit(limit)).scalars()) if offset < total else []
             names: dict[str, str] = {}
             items = []
             for r in rows:

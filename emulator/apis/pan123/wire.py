@@ -10,12 +10,20 @@ from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
 
 from ...core import jsonbody
+from ...core.numbers import decimal, quoted
 from .errors import Pan123Error
 
 MAX_BODY = 1024 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _MISSING = object()
-_INDEXED = re.compile(r"^(.+?)\[(\d*)\]$")
+_INDEXED = re.compile(r"^(.+?)\[([0-9]*)\]$")
+
+
+def int64(text: str) -> int | None:
+    """A form field's whole number (ASCII digits, a sign, spaces around), or None when it is
+    not one. Bounded by 2**63, INT64_MIN's magnitude: a larger one (of any number of digits,
+    never handed to ``int()``) comes back as 2**63 + 1 or its negative, outside int64."""
+    return decimal(text.strip(), limit=2**63, signed=True)
 
 
 class Params:
@@ -96,12 +104,14 @@ class Params:
             return default
         if isinstance(value, bool):
             raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is a boolean")
-        if not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-                or (self.form and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value))):
-            raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is {value!r}")
-        number = int(value)
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            number: int | None = int(value)
+        else:
+            number = int64(value) if self.form and isinstance(value, str) else None
+        if number is None:
+            raise Pan123Error.FAILED(f"{name}必须是整数", reason=f"{name} is {_short(value)}")
         if not INT64_MIN <= number <= INT64_MAX:  # the real service decodes numbers as Go int64
-            raise Pan123Error.FAILED(f"{name}超出范围", reason=f"{name} {number} does not fit in 64 bits")
+            raise Pan123Error.FAILED(f"{name}超出范围", reason=f"{name} {_short(value)} does not fit in 64 bits")
         return number
 
     def boolean(self, name: str, *, default: bool | None = None) -> bool | None:
@@ -146,6 +156,13 @@ class Params:
         raise Pan123Error.FAILED(f"{name}必须是数组", reason=f"{name} is {type(value).__name__}")
 
 
+def _short(value: Any) -> str:
+    """A value for a reason, cut short (a JSON number may have thousands of digits)."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"a {value.bit_length()}-bit number"
+    return quoted(value if isinstance(value, str) else repr(value))
+
+
 def _form(text: str) -> dict[str, Any]:
     return _collect(parse_qsl(text, keep_blank_values=True))
 
@@ -156,12 +173,13 @@ def _collect(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     once stays a string; a repeated key is a list in wire order, so a field that cannot be a
     list is refused as a whole (code 1), never read as one of its values."""
     out: dict[str, Any] = {}
-    indexed: dict[str, list[tuple[int, int, str]]] = {}
+    indexed: dict[str, list[tuple[tuple[int, str], int, str]]] = {}
     for n, (key, value) in enumerate(pairs):
         m = _INDEXED.match(key)
         if m:
-            idx = int(m.group(2)) if m.group(2) else n
-            indexed.setdefault(m.group(1), []).append((idx, n, value))
+            # In numeric order without int() (an index may have any number of digits).
+            digits = (m.group(2) or str(n)).lstrip("0")
+            indexed.setdefault(m.group(1), []).append(((len(digits), digits), n, value))
         elif key not in out:
             out[key] = value
         elif isinstance(out[key], list):

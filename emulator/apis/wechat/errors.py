@@ -45,5 +45,6 @@ class CosError(ErrorTable, api="wechat"):
     SIGNATURE_MISMATCH = row("SignatureDoesNotMatch", 403, "The calculated signature does not match the given one.")
     NO_SUCH_BUCKET = row("NoSuchBucket", 404, "The specified bucket does not exist.")
     NO_SUCH_KEY = row("NoSuchKey", 404, "The specified key does not exist.")
+    METHOD_NOT_ALLOWED = row("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
     RANGE_NOT_SATISFIABLE = row("InvalidRange", 416, "The requested range is not satisfiable.")
     INTERNAL = row("InternalError", 500, "We encountered an internal error. Please try again.")

@@ -17,7 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from ...core import journal, jsonbody
 from ...core.blobs import StagedBlob
 from ...core.errors import VendorError
+from ...core.methods import refuse_other_methods
 from ...core.multipart import MultipartError, MultipartReader, drain_body
+from ...core.numbers import decimal, quoted
 from ...core.routing import vendor_router
 from ...core.runtime import emulator_of
 from ...core.urls import public_base
@@ -182,18 +184,22 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     """One ``bytes=`` range as [start, end); None to serve the whole object."""
     if not header or not header.startswith("bytes=") or "," in header:
         return None
-    first, sep, last = header[6:].strip().partition("-")
-    if not sep or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    first_text, sep, last_text = header[6:].strip().partition("-")
+    # ASCII digits only (not "²"); a number past the object's size reads as size + 1, which
+    # every comparison below treats as it would the number itself.
+    first = decimal(first_text, limit=size) if first_text else None
+    last = decimal(last_text, limit=size) if last_text else None
+    if not sep or (first_text and first is None) or (last_text and last is None):
         return None
-    if first == "":
-        if not last or int(last) == 0:
-            raise CosError.RANGE_NOT_SATISFIABLE(reason=f"Range {header!r}")
-        return max(0, size - int(last)), size
-    start, end = int(first), (int(last) + 1 if last else size)
-    if start >= size or start >= end:
-        raise CosError.RANGE_NOT_SATISFIABLE(reason=f"Range {header!r} of a {size}-byte object",
+    if first is None:
+        if not last:
+            raise CosError.RANGE_NOT_SATISFIABLE(reason=f"Range {quoted(header)}")
+        return max(0, size - last), size
+    end = last + 1 if last is not None else size
+    if first >= size or first >= end:
+        raise CosError.RANGE_NOT_SATISFIABLE(reason=f"Range {quoted(header)} of a {size}-byte object",
                                              headers={"Content-Range": f"bytes */{size}"})
-    return start, min(end, size)
+    return first, min(end, size)
 
 
 @storage_router.api_route(DOWNLOAD_PREFIX + "/{bucket}/{key:path}", methods=["GET", "HEAD"])
@@ -217,4 +223,23 @@ async def download(bucket: str, key: str, request: Request) -> Response:
     return StreamingResponse(service.read(found.blob_id, start, end), status_code=status, headers=headers)
 
 
+# -- wrong HTTP methods ---------------------------------------------------------------
+# The /tcb and token routes take every method (an errcode answers the wrong ones). On the
+# COS upload host and the download links another method is COS's XML 405, never FastAPI's
+# {"detail"}: the path decides, before the bucket or the credentials are looked at.
+async def _refuse_storage(request: Request, allowed: str) -> None:
+    bucket = request.path_params.get("bucket", "")
+    try:
+        owner, _ = _service(request).bucket_owner(bucket)
+        journal.info().identify_tenant(owner.appid)
+    except VendorError:
+        pass  # an unknown bucket: still the method's 405, with no tenant to name
+    rest = request.path_params.get("path", request.path_params.get("key", ""))
+    raise CosError.METHOD_NOT_ALLOWED(
+        headers={"Allow": allowed.replace("/", ", ")}, resource=f"{bucket}/{rest}" if rest else bucket,
+        reason=f"method {request.method} not allowed (expects {allowed})",
+    )
+
+
+refuse_other_methods(storage_router, _refuse_storage)
 router.include_router(storage_router)
