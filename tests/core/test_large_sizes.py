@@ -16,6 +16,7 @@ from emulator.core.blobs import Blob
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pan123"))
 
+from antelope_kit import Antelope, make_token
 from pan123_support import Pan
 
 BIG = 3 * 2**30 + 1
@@ -42,7 +43,17 @@ def test_a_blob_row_holds_a_size_past_4_gib(emu):
         assert s.execute(select(Blob.size).where(Blob.size > 2**32)).scalar_one() == 2**33 + 5
 
 
+def test_an_antelope_upload_on_a_clock_past_2038_keeps_its_time(client):
+    """Its ``timestamp`` is whole seconds: past 2^31 once the emulator clock is set after 2038."""
+    later = 2**31 + 1000
+    client.post("/_emulator/clock", json={"freeze": True, "set": later})
+    antelope = Antelope(client, make_token(expire=later + 3600))
+    stored = antelope.ok(antelope.upload2(b"after 2038"))
+    assert stored["timestamp"] == later
+    assert [o["timestamp"] for o in antelope.objects()] == [later]
+
+
 def test_every_byte_count_column_is_64_bit():
     columns = [Blob.size, Pan123File.size, Pan123File.traffic, Pan123FilePart.size, Pan123Upload.size,
-               Pan123Upload.slice_size, Pan123UploadPart.size, AntelopeObject.file_size, WeChatFile.size]
+               Pan123Upload.slice_size, Pan123UploadPart.size, AntelopeObject.file_size, WeChatFile.size, AntelopeObject.timestamp]
     assert [c.key for c in columns if not isinstance(c.type, BigInteger)] == []

@@ -25,7 +25,7 @@ class AntelopeObject(Base):
     name: Mapped[str] = mapped_column(String(2048))
     c_id: Mapped[int] = mapped_column(Integer)
     file_id: Mapped[str] = mapped_column(String(40))
-    timestamp: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # seconds: past 2038 on a clock set there
     file_size: Mapped[int] = mapped_column(BigInteger)
     meta: Mapped[Any] = mapped_column("metadata", JSON)
     expire_type: Mapped[int] = mapped_column(Integer)
