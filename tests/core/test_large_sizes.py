@@ -53,7 +53,8 @@ def test_an_antelope_upload_on_a_clock_past_2038_keeps_its_time(client):
     assert [o["timestamp"] for o in antelope.objects()] == [later]
 
 
-def test_every_byte_count_column_is_64_bit():
+def test_every_byte_count_and_seconds_column_is_64_bit():
     columns = [Blob.size, Pan123File.size, Pan123File.traffic, Pan123FilePart.size, Pan123Upload.size,
-               Pan123Upload.slice_size, Pan123UploadPart.size, AntelopeObject.file_size, WeChatFile.size, AntelopeObject.timestamp]
+               Pan123Upload.slice_size, Pan123UploadPart.size, AntelopeObject.file_size, WeChatFile.size,
+               AntelopeObject.timestamp]
     assert [c.key for c in columns if not isinstance(c.type, BigInteger)] == []
