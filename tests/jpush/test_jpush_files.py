@@ -313,6 +313,8 @@ def test_identical_bytes_are_stored_once(client, emu):
         {"authorization": "Bearer abc"},
         {"authorization": "Basic !!!notbase64"},
         {"authorization": "Basic " + "bm9jb2xvbg=="},  # "nocolon"
+        {"authorization": b"Basic \xff"},  # a byte no base64 holds (read as Latin-1: a 500 before)
+        {"authorization": basic(JPUSH_KEY, "x").encode() + b"\xc3\x28"},
     ],
 )
 def test_missing_or_wrong_credentials_are_1101_on_every_endpoint(client, emu, headers):

@@ -48,6 +48,18 @@ def test_domain_is_this_emulators_bare_origin(client, pan):
     assert pan.ok(f"{V2}/domain", method="GET") == ["http://testserver"]
 
 
+@pytest.mark.parametrize("host", ["[::1", "[zz]", "a]", "[127.0.0.1]", "a[b]c", "[]", "a:b"])
+def test_a_host_header_that_is_no_host_gets_links_on_the_servers_address(client, pan, host):
+    """Links are built on the request's Host; one that no URL can hold (urlsplit refused it:
+    an internal error) gives way to the address the server listens on, as a missing Host does."""
+    r = client.get(f"{V2}/domain", headers={**pan.headers(), "host": host})
+    assert r.json()["data"] == ["http://testserver:80"], r.text  # TestClient's server address
+    pre = pan.create(b"abc")["preuploadID"]
+    r = client.post("/upload/v1/oss/file/get_upload_url", headers={**pan.headers(), "host": host},
+                    json={"preuploadID": pre, "sliceNo": 1})
+    assert r.json()["data"]["presignedURL"].startswith("http://testserver:80/"), r.text
+
+
 def test_multi_slice_upload_completes_on_the_clock(client, pan):
     data = os.urandom(2500)
     pre, created = upload(client, pan, data)

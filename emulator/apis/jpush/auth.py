@@ -4,7 +4,6 @@ developers with the VIP file permission."""
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 
 from ...core.tenants import Tenants
@@ -22,7 +21,7 @@ def authenticate(tenants: Tenants, authorization: str | None) -> Tenant:
         raise JPushError.AUTH_FAILED(reason=f"Authorization scheme is {scheme!r}, not Basic", expected=EXPECTED)
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, a non-ASCII character (the header is read as Latin-1), not UTF-8
         raise JPushError.AUTH_FAILED(reason="Basic credentials are not valid base64", expected=EXPECTED) from None
     user, sep, secret = decoded.partition(":")
     if not sep:
