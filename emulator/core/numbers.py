@@ -38,3 +38,9 @@ def decimal(text: str, *, limit: int, signed: bool = False) -> int | None:
 def quoted(text: str, most: int = 40) -> str:
     """``repr`` of a client's text for an error message, cut after ``most`` characters."""
     return repr(text) if len(text) <= most else f"{text[:most]!r}... ({len(text)} characters)"
+
+
+def shown(value: int, text: str | None, limit: int) -> str:
+    """A number :func:`decimal` read with ``limit``, for a message: the number itself, or the
+    client's text (:func:`quoted`) when the value only stands in for a larger one."""
+    return str(value) if abs(value) <= limit or text is None else quoted(text)

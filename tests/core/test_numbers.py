@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.core.numbers import decimal, quoted
+from emulator.core.numbers import decimal, quoted, shown
 
 
 @pytest.mark.parametrize(("text", "signed", "value"), [
@@ -43,3 +43,10 @@ def test_the_limit_may_be_zero_but_not_negative():
 def test_quoted_cuts_long_text():
     assert quoted("abc") == "'abc'"
     assert quoted("9" * 4301) == repr("9" * 40) + "... (4301 characters)"
+
+
+def test_shown_is_the_number_unless_it_stands_in_for_a_larger_one():
+    assert shown(100, "100", 100) == "100" and shown(-7, "-7", 100) == "-7"
+    assert shown(101, "9" * 4301, 100) == quoted("9" * 4301)
+    assert shown(-101, "-" + "9" * 50, 100) == quoted("-" + "9" * 50)
+    assert shown(101, None, 100) == "101"

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...core import jsonbody
 from ...core.errors import VendorError
-from ...core.numbers import decimal, quoted
+from ...core.numbers import decimal, quoted, shown
 from .errors import AntelopeError
 
 MAX_UPLOAD2_BYTES = 1 << 30  # "size大于1G"
@@ -52,11 +52,6 @@ def parse_int(raw: str | None, name: str) -> int | None:
     if value is None:
         raise bad(f"{name} must be an integer, not {quoted(raw)}")
     return value
-
-
-def _shown(value: int, raw: str | None) -> str:
-    """A parsed number for a message: the client's text when the value stands in for a larger one."""
-    return str(value) if abs(value) <= MAX_OFFSET or raw is None else quoted(raw)
 
 
 def required_int(raw: str | None, name: str) -> int:
@@ -154,7 +149,7 @@ def upload2_params(size: str | None, expiretype: str | None, key: str | None) ->
     declared = parse_uint(size, "size")
     assert declared is not None
     if declared > MAX_UPLOAD2_BYTES:
-        raise bad(f"size {_shown(declared, size)} is over the {MAX_UPLOAD2_BYTES}-byte (1G) limit")
+        raise bad(f"size {shown(declared, size, MAX_OFFSET)} is over the {MAX_UPLOAD2_BYTES}-byte (1G) limit")
     return Upload2Params(declared, parse_expire_type(expiretype), check_key(key))
 
 
@@ -170,17 +165,18 @@ def event_query(channel_raw: str | None, size_raw: str | None, offset_raw: str |
     status), ``offset`` a non-negative 64-bit Kafka offset if given."""
     channel = required_int(channel_raw, "channel_id")
     if channel not in CHANNELS:
-        raise bad(f"channel_id must be within 0-15, not {_shown(channel, channel_raw)}")
+        raise bad(f"channel_id must be within 0-15, not {shown(channel, channel_raw, MAX_OFFSET)}")
     size = required_int(size_raw, "size")
     if size > MAX_EVENTS:
-        raise AntelopeError.SIZE_OVER_LIMIT(f"size {_shown(size, size_raw)} is over {MAX_EVENTS}")
+        raise AntelopeError.SIZE_OVER_LIMIT(f"size {shown(size, size_raw, MAX_OFFSET)} is over {MAX_EVENTS}")
     if size < 1:
-        raise bad(f"size must be at least 1, not {_shown(size, size_raw)}")
+        raise bad(f"size must be at least 1, not {shown(size, size_raw, MAX_OFFSET)}")
     offset = parse_int(offset_raw, "offset")
     if offset is not None and offset < 0:
-        raise bad(f"offset must not be negative, not {_shown(offset, offset_raw)}")
+        raise bad(f"offset must not be negative, not {shown(offset, offset_raw, MAX_OFFSET)}")
     if offset is not None and offset > MAX_OFFSET:
-        raise bad(f"offset must be at most {MAX_OFFSET} (a 64-bit Kafka offset), not {_shown(offset, offset_raw)}")
+        raise bad(f"offset must be at most {MAX_OFFSET} (a 64-bit Kafka offset), "
+                  f"not {shown(offset, offset_raw, MAX_OFFSET)}")
     return EventQuery(channel, size, offset)
 
 
@@ -188,7 +184,7 @@ def list_count(raw: str | None) -> int:
     """``listbysort``'s ``count``: 1-200."""
     count = required_int(raw, "count")
     if not 1 <= count <= MAX_LIST:
-        raise bad(f"count must be within 1-{MAX_LIST}, not {_shown(count, raw)}")
+        raise bad(f"count must be within 1-{MAX_LIST}, not {shown(count, raw, MAX_OFFSET)}")
     return count
 
 

@@ -16,7 +16,7 @@ from ...core.clock import BEIJING
 from ...core.contract import ServiceBase
 from ...core.errors import VendorError
 from ...core.guards import drop, hold
-from ...core.numbers import decimal, quoted
+from ...core.numbers import decimal, quoted, shown
 from ...core.preload import PreloadError, refusal, segments, where
 from ...core.ratelimit import Decision, Limit
 from . import auth
@@ -159,8 +159,8 @@ class JPushService(ServiceBase):
         if ttl is None:
             raise JPushError.INVALID_PARAM(f"ttl must be an integer number of hours, not {quoted(raw)}")
         if not TTL_MIN <= ttl <= TTL_MAX:
-            shown = str(ttl) if abs(ttl) <= TTL_MAX else quoted(raw.strip())  # past the limit: the text
-            raise JPushError.INVALID_PARAM(f"ttl must be within [{TTL_MIN}, {TTL_MAX}] hours, not {shown}")
+            raise JPushError.INVALID_PARAM(
+                f"ttl must be within [{TTL_MIN}, {TTL_MAX}] hours, not {shown(ttl, raw.strip(), TTL_MAX)}")
         return ttl
 
     def create(self, tenant: Tenant, file_type: str, received: ReceivedFile, ttl: int | None,
