@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from helpers import JPUSH_AUTH
 
@@ -50,6 +49,6 @@ def test_a_nul_in_a_form_field_is_never_an_internal_error(client, emu):
         status, code = cos_error(r)
         assert 400 <= status < 500 and code in ("InvalidArgument", "AccessDenied", "SignatureDoesNotMatch"), r.text
     assert stored(client) == [] and count(emu, Blob) == blobs
-    assert urlsplit(link["url"]).path  # the grant still works for the right fields
+    # the grant still works for the right fields
     r = client.post(path_of(link["url"]), files=cos_form(link, "d/a.txt", b"hello"))
     assert r.status_code == 204, r.text
